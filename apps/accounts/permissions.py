@@ -1,0 +1,77 @@
+"""The permission matrix of iam.md §11, in one place.
+
+Every entry point (dispatcher, job and task APIs, Harvester endpoints, monitor actions) asks these
+functions; the IAM issue changes how an :class:`Identity` is built, not these rules.
+"""
+
+from apps.accounts.identity import Identity
+
+USER_LABELS_PRODUCTION_MAY_KILL_CODES = frozenset({2, 4, 7, 8, 9, 10, 50, 51, 52, 91, 99})
+ANALYSIS_LABELS = frozenset({"user", "panda"})
+PRODUCTION_LABELS = frozenset({"managed", "test"})
+DEBUG_LIMIT_OWNER = 3
+DEBUG_LIMIT_WORKING_GROUP = 10
+NO_ROLE_MESSAGE = "no production/pilot role in VOMS FQANs or non pilot owner"
+
+
+def may_get_jobs(identity: Identity, requested_label: str | None) -> bool:
+    """Production may ask any label; others only ``user`` (and then only their own jobs)."""
+    if not identity.authenticated:
+        return False
+    return identity.is_production or requested_label == "user"
+
+
+def getjob_forced_owner(identity: Identity) -> str | None:
+    """Non-production callers only ever receive their own jobs."""
+    return None if identity.is_production else identity.compact_name
+
+
+def may_update_jobs(identity: Identity, *, legacy: bool) -> bool:
+    if not identity.authenticated:
+        return False
+    return identity.is_production or (legacy and identity.is_pilot)
+
+
+def may_submit_jobs(identity: Identity, labels: set[str]) -> bool:
+    if not identity.authenticated:
+        return False
+    return identity.is_production or "managed" not in labels
+
+
+def is_owner(identity: Identity, owner_name: str | None) -> bool:
+    return identity.authenticated and bool(owner_name) and owner_name == identity.compact_name
+
+
+def may_kill_job(
+    identity: Identity, *, owner: str | None, label: str | None, working_group: str | None, code: int | None
+) -> bool:
+    if is_owner(identity, owner):
+        return True
+    if identity.is_production:
+        if label in ANALYSIS_LABELS:
+            return code in USER_LABELS_PRODUCTION_MAY_KILL_CODES
+        return True
+    return label in PRODUCTION_LABELS and bool(working_group) and working_group in identity.production_working_groups
+
+
+def may_set_command(identity: Identity) -> bool:
+    return identity.is_production
+
+
+def debug_mode_limit(identity: Identity, *, owner: str | None, working_group: str | None) -> int | None:
+    """Largest number of simultaneously active debug jobs, ``None`` for no limit, ``0`` for refused."""
+    if identity.is_production:
+        return None
+    if working_group and working_group in identity.production_working_groups:
+        return DEBUG_LIMIT_WORKING_GROUP
+    if is_owner(identity, owner):
+        return DEBUG_LIMIT_OWNER
+    return 0
+
+
+def may_manage_harvester(identity: Identity) -> bool:
+    return identity.is_production
+
+
+def may_report_harvester(identity: Identity) -> bool:
+    return identity.authenticated

@@ -1,0 +1,72 @@
+"""The one function that moves a job between states (spec/states.md §2).
+
+It checks the transition table, updates the row only while it is still in the state the caller
+saw (``WHERE pandaid=? AND jobstatus=?``), checks that one row changed and writes the status-log
+row in the same transaction. Callers that lose a race get :class:`StaleStatus`.
+"""
+
+from collections.abc import Mapping
+
+from django.db import transaction
+
+from apps.core.timeutil import utcnow
+from apps.core.transitions import IllegalTransition, StaleStatus, check_transition, conditional_status_update
+from apps.jobs.models import Job, JobStatusLog
+from apps.jobs.states import DIAG_LENGTHS, INITIAL, TRANSITIONS
+
+__all__ = ["IllegalTransition", "StaleStatus", "job_change_status", "job_log_creation", "truncate_diags"]
+
+
+def truncate_diags(changes: dict) -> dict:
+    for field, length in DIAG_LENGTHS.items():
+        value = changes.get(field)
+        if isinstance(value, str) and len(value) > length:
+            changes[field] = value[:length]
+    return changes
+
+
+def job_change_status(job: Job, *, new: str, changes: Mapping | None = None, reason: str = "") -> Job:
+    """Move ``job`` from the state it holds in memory to ``new``; updates the instance on success."""
+    old = job.jobstatus
+    check_transition("job", TRANSITIONS, old, new)
+    now = utcnow()
+    values = truncate_diags({"statechangetime": now, **(changes or {}), "jobstatus": new})
+    with transaction.atomic():
+        rows = conditional_status_update(
+            Job.objects.filter(pandaid=job.pandaid), status_field="jobstatus", expected=[old], changes=values
+        )
+        if rows != 1:
+            raise StaleStatus("job", job.pandaid, [old])
+        JobStatusLog.objects.create(
+            pandaid=job.pandaid,
+            modificationtime=now,
+            oldstatus=old,
+            jobstatus=new,
+            computingsite=values.get("computingsite", job.computingsite),
+            prodsourcelabel=job.prodsourcelabel,
+            reason=reason[:250],
+        )
+    for field, value in values.items():
+        setattr(job, field, value)
+    return job
+
+
+def job_log_creation(jobs: list[Job], *, reason: str = "created") -> None:
+    """The status-log rows for jobs that were just inserted in one of the initial states."""
+    for job in jobs:
+        if job.jobstatus not in INITIAL:
+            raise IllegalTransition("job", None, job.jobstatus)
+    JobStatusLog.objects.bulk_create(
+        [
+            JobStatusLog(
+                pandaid=job.pandaid,
+                modificationtime=job.creationtime,
+                oldstatus=None,
+                jobstatus=job.jobstatus,
+                computingsite=job.computingsite,
+                prodsourcelabel=job.prodsourcelabel,
+                reason=reason,
+            )
+            for job in jobs
+        ]
+    )

@@ -1,0 +1,56 @@
+import pytest
+
+from apps.core.transitions import IllegalTransition, StaleStatus
+from apps.jobs.models import Job, JobStatusLog
+from apps.jobs.services.transitions import job_change_status
+from apps.jobs.states import TRANSITIONS, JobStatus
+from tests.factories import JobFactory
+
+ALL = [s.value for s in JobStatus]
+ALLOWED = [(old, new) for old, targets in TRANSITIONS.items() for new in sorted(targets)]
+FORBIDDEN = [(old, new) for old in ALL for new in ALL if new not in TRANSITIONS[old]]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("old", "new"), ALLOWED)
+def test_every_allowed_transition_updates_the_row_and_writes_one_log_row(old, new):
+    job = JobFactory(jobstatus=old)
+    before = JobStatusLog.objects.filter(pandaid=job.pandaid).count()
+
+    job_change_status(job, new=new, reason="test")
+
+    assert Job.objects.get(pk=job.pk).jobstatus == new
+    rows = JobStatusLog.objects.filter(pandaid=job.pandaid).order_by("id")
+    assert rows.count() == before + 1
+    assert (rows.last().oldstatus, rows.last().jobstatus) == (old, new)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("old", "new"), FORBIDDEN)
+def test_every_forbidden_transition_raises_and_changes_nothing(old, new):
+    job = JobFactory(jobstatus=old)
+    before = JobStatusLog.objects.filter(pandaid=job.pandaid).count()
+
+    with pytest.raises(IllegalTransition):
+        job_change_status(job, new=new)
+
+    assert Job.objects.get(pk=job.pk).jobstatus == old
+    assert JobStatusLog.objects.filter(pandaid=job.pandaid).count() == before
+
+
+@pytest.mark.django_db
+def test_a_transition_from_a_state_the_job_has_left_is_refused_as_stale():
+    job = JobFactory(jobstatus=JobStatus.ACTIVATED)
+    stale_copy = Job.objects.get(pk=job.pk)
+    job_change_status(job, new=JobStatus.SENT)
+
+    with pytest.raises(StaleStatus):
+        job_change_status(stale_copy, new=JobStatus.SENT)
+
+    assert JobStatusLog.objects.filter(pandaid=job.pandaid, jobstatus="sent").count() == 1
+
+
+@pytest.mark.django_db
+def test_final_states_accept_no_transition():
+    for final in ("finished", "failed", "cancelled", "closed"):
+        assert TRANSITIONS[final] == frozenset()
