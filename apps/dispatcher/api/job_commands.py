@@ -1,0 +1,1 @@
+"""Endpoints: see the module docstring once written."""
