@@ -47,6 +47,18 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_seconds_map(prefix: str) -> dict[str, int]:
+    """Every ``<prefix><NAME>=<seconds>`` variable as ``{"<name>": seconds}``; rejects non-positive values."""
+    values = {}
+    for name, raw in os.environ.items():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            seconds = env_int(name, 0)
+            if seconds <= 0:
+                raise SettingError(f"{name} must be a positive number of seconds, got {raw!r}")
+            values[name[len(prefix) :].lower()] = seconds
+    return values
+
+
 def database_from_url(url: str) -> dict:
     """Parse ``postgres://user:pass@host:port/name?options`` or ``sqlite:///path``."""
     parsed = urlparse(url)
@@ -68,6 +80,20 @@ def database_from_url(url: str) -> dict:
         path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
         return sqlite_database(path)
     raise SettingError(f"DATABASE_URL scheme {parsed.scheme!r} is not supported (postgres:// or sqlite:///)")
+
+
+BROKER_SCHEMES = ("filesystem", "redis", "rediss", "sentinel", "amqp", "amqps", "pyamqp", "memory")
+
+
+def broker_from_url(url: str) -> str:
+    """Check ``CELERY_BROKER_URL`` here: a typo would otherwise surface only when a task is sent."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in BROKER_SCHEMES:
+        shown = f"scheme {scheme!r}" if scheme else f"{url!r} (no scheme)"
+        raise SettingError(
+            f"CELERY_BROKER_URL {shown} is not supported (filesystem://, redis://host:6379/0, amqp://...)"
+        )
+    return url
 
 
 def sqlite_database(path: str) -> dict:
@@ -153,6 +179,8 @@ USE_I18N = False
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+# The quick start has no front proxy, so Django serves STATIC_ROOT itself; production leaves it to nginx.
+PANDA_SERVE_STATIC = env_bool("PANDA_SERVE_STATIC", False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apps.accounts.authentication.PandaTokenAuthentication"],
@@ -164,7 +192,7 @@ REST_FRAMEWORK = {
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Celery -------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = broker_from_url(env_str("CELERY_BROKER_URL") or "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         "data_folder_in": str(VAR_DIR / "broker" / "queue"),
@@ -217,6 +245,11 @@ PANDA_CONFIG_CACHE_SECONDS = env_int("PANDA_CONFIG_CACHE_SECONDS", 60)
 # DN patterns (regular expressions) that hold the production role whatever their FQANs say.
 PANDA_PRODUCTION_DNS = env_list("PANDA_PRODUCTION_DNS")
 PANDA_BANNED_USERS = env_list("PANDA_BANNED_USERS")
+# Watcher timeouts overriding the spec's defaults (apps/jobs/services/timeouts.py lists the names):
+# PANDA_TIMEOUT_<NAME>=<seconds>, e.g. PANDA_TIMEOUT_SENT=1800, PANDA_TIMEOUT_HEARTBEAT_PUSH=7200.
+PANDA_TIMEOUTS = env_seconds_map("PANDA_TIMEOUT_")
+# The Activator activates `assigned` jobs only after they have been assigned this long (seconds).
+PANDA_ACTIVATOR_MIN_AGE = env_int("PANDA_ACTIVATOR_MIN_AGE", 3600)
 
 LOGGING = {
     "version": 1,

@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(config, items):
     on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     broker = os.environ.get("CELERY_BROKER_URL", "")
     for item in items:
-        if "postgres" in item.keywords and not on_postgres:
+        if item.get_closest_marker("postgres") and not on_postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgres://...)"))
-        if "broker" in item.keywords and not broker.startswith("redis"):
+        if item.get_closest_marker("broker") and not broker.startswith("redis"):
             item.add_marker(pytest.mark.skip(reason="needs CELERY_BROKER_URL=redis://..."))

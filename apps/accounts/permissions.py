@@ -14,16 +14,21 @@ DEBUG_LIMIT_WORKING_GROUP = 10
 NO_ROLE_MESSAGE = "no production/pilot role in VOMS FQANs or non pilot owner"
 
 
-def may_get_jobs(identity: Identity, requested_label: str | None) -> bool:
+def _dispatches_any_job(identity: Identity, *, legacy: bool) -> bool:
+    # The legacy getJob also accepts the pilot role (iam.md §4, §6); v1 needs production.
+    return identity.is_production or (legacy and identity.is_pilot)
+
+
+def may_get_jobs(identity: Identity, requested_label: str | None, *, legacy: bool = False) -> bool:
     """Production may ask any label; others only ``user`` (and then only their own jobs)."""
     if not identity.authenticated:
         return False
-    return identity.is_production or requested_label == "user"
+    return _dispatches_any_job(identity, legacy=legacy) or requested_label == "user"
 
 
-def getjob_forced_owner(identity: Identity) -> str | None:
+def getjob_forced_owner(identity: Identity, *, legacy: bool = False) -> str | None:
     """Non-production callers only ever receive their own jobs."""
-    return None if identity.is_production else identity.compact_name
+    return None if _dispatches_any_job(identity, legacy=legacy) else identity.compact_name
 
 
 def may_update_jobs(identity: Identity, *, legacy: bool) -> bool:
@@ -74,4 +79,39 @@ def may_manage_harvester(identity: Identity) -> bool:
 
 
 def may_report_harvester(identity: Identity) -> bool:
+    return identity.authenticated
+
+
+def may_kill_job_by_email(
+    identity: Identity,
+    *,
+    email: str | None,
+    owner: str | None,
+    label: str | None,
+    working_group: str | None,
+    code: int | None,
+) -> bool:
+    """``use_email_as_id``: jobs whose owner is the caller's e-mail address are the caller's own too."""
+    if identity.authenticated and email and owner == email:
+        return True
+    return may_kill_job(identity, owner=owner, label=label, working_group=working_group, code=code)
+
+
+def may_read_job_status(identity: Identity) -> bool:
+    """getStatus / checkJobStatus and their v1 twins: any authenticated (secure) caller."""
+    return identity.authenticated
+
+
+def may_read_metaconfig(identity: Identity) -> bool:
+    """Resource types and site specs: any authenticated caller (protocol.md §8.5, §10.2)."""
+    return identity.authenticated
+
+
+def may_describe_jobs(identity: Identity) -> bool:
+    """``job/get_description``: any authenticated caller, like upstream's secure-only check."""
+    return identity.authenticated
+
+
+def may_read_job_statistics(identity: Identity) -> bool:
+    """``statistics/*`` job counts (Harvester's worker adjuster): any authenticated caller."""
     return identity.authenticated

@@ -131,6 +131,8 @@ class Job(models.Model):
     jeditaskid = models.BigIntegerField(null=True, blank=True)
     jobsubstatus = models.CharField(max_length=80, null=True, blank=True)
     actualcorecount = models.IntegerField(null=True, blank=True)
+    # Average cores the payload used (pilot's meanCoreCount); not part of the job-dict wire order.
+    meancorecount = models.FloatField(null=True, blank=True)
     reqid = models.BigIntegerField(null=True, blank=True)
     maxrss = models.BigIntegerField(null=True, blank=True)
     maxvmem = models.BigIntegerField(null=True, blank=True)
@@ -175,6 +177,13 @@ class Job(models.Model):
                 fields=["computingsite", "-currentpriority", "pandaid"],
                 condition=Q(jobstatus="activated"),
                 name="jobs_dispatch_idx",
+            ),
+            # getJob's "sloppy" order (PandaID only): without it PostgreSQL walks the primary key
+            # from the oldest job of the whole table, archived ones included.
+            models.Index(
+                fields=["computingsite", "pandaid"],
+                condition=Q(jobstatus="activated"),
+                name="jobs_dispatch_sloppy_idx",
             ),
             models.Index(fields=["jobstatus", "modificationtime"], name="jobs_status_mod_idx"),
             models.Index(fields=["jeditaskid", "jobstatus"], name="jobs_task_status_idx"),

@@ -70,6 +70,117 @@ class JobWorker(models.Model):
     lastupdate = models.DateTimeField(default=utcnow)
 
     class Meta:
+        constraints = [models.UniqueConstraint(fields=["harvesterid", "workerid", "pandaid"], name="jobworker_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.harvesterid}:{self.workerid}:{self.pandaid}"
+
+
+class WorkerStats(models.Model):
+    """Worker counts a Harvester instance reports per queue (report_worker_statistics).
+
+    One report replaces every row of its (instance, queue); readers ignore rows older than a few hours.
+    """
+
+    harvesterid = models.CharField(max_length=50)
+    computingsite = models.CharField(max_length=128)
+    jobtype = models.CharField(max_length=80)
+    resourcetype = models.CharField(max_length=56)
+    status = models.CharField(max_length=80)
+    nworkers = models.IntegerField(default=0)
+    lastupdate = models.DateTimeField(default=utcnow)
+
+    class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["harvesterid", "workerid", "pandaid"], name="jobworker_uniq")
+            models.UniqueConstraint(
+                fields=["harvesterid", "computingsite", "jobtype", "resourcetype", "status"], name="worker_stats_uniq"
+            )
         ]
+        indexes = [models.Index(fields=["lastupdate"], name="worker_stats_lastupdate_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.harvesterid}:{self.computingsite}:{self.status}={self.nworkers}"
+
+
+class HarvesterCommand(models.Model):
+    """A command for one Harvester instance (KILL_WORKERS, SET_N_WORKERS_JOBTYPE, ...).
+
+    Statuses: ``new`` -> ``retrieved`` (acquire_commands) -> ``acknowledged`` (acknowledge_commands).
+    An instance holds at most one row per command name: adding a command replaces the previous one.
+    """
+
+    class Status(models.TextChoices):
+        NEW = "new"
+        RETRIEVED = "retrieved"
+        ACKNOWLEDGED = "acknowledged"
+
+    command_id = models.BigAutoField(primary_key=True)
+    harvester_id = models.CharField(max_length=50)
+    command = models.CharField(max_length=100)
+    params = models.JSONField(null=True, blank=True)
+    ack_requested = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    creation_date = models.DateTimeField(default=utcnow)
+    status_date = models.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = [models.Index(fields=["harvester_id", "status", "creation_date"], name="harvester_command_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.harvester_id}:{self.command}#{self.command_id}"
+
+
+class HarvesterSlots(models.Model):
+    """Target number of slots for a queue, optionally per global share and resource type.
+
+    An empty ``gshare`` / ``resourcetype`` means "the whole queue" (empty rather than NULL so that the
+    unique constraint holds on every database).
+    """
+
+    pandaqueuename = models.CharField(max_length=128)
+    gshare = models.CharField(max_length=32, blank=True, default="")
+    resourcetype = models.CharField(max_length=56, blank=True, default="")
+    numslots = models.IntegerField()
+    modificationtime = models.DateTimeField(default=utcnow)
+    expirationtime = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pandaqueuename", "gshare", "resourcetype"], name="harvester_slots_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pandaqueuename}:{self.gshare}:{self.resourcetype}={self.numslots}"
+
+
+class HarvesterDialog(models.Model):
+    """A log message an instance forwards to the monitor (add_dialogs); ``diagid`` is the instance's own id."""
+
+    harvester_id = models.CharField(max_length=50)
+    diagid = models.BigIntegerField()
+    modulename = models.CharField(max_length=100, blank=True, default="")
+    identifier = models.CharField(max_length=100, blank=True, default="")
+    creationtime = models.DateTimeField(default=utcnow)
+    messagelevel = models.CharField(max_length=10, blank=True, default="")
+    diagmessage = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["harvester_id", "diagid"], name="harvester_dialog_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.harvester_id}:{self.diagid}"
+
+
+class HarvesterServiceMetrics(models.Model):
+    """Service metrics (CPU, memory, queue lengths...) an instance reports for the monitor."""
+
+    harvester_id = models.CharField(max_length=50)
+    creation_time = models.DateTimeField(default=utcnow)
+    harvester_host = models.CharField(max_length=128, blank=True, default="")
+    metrics = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["harvester_id", "creation_time"], name="harvester_metrics_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.harvester_id}@{self.creation_time}"

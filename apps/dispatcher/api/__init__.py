@@ -2,10 +2,12 @@
 
 from apps.dispatcher.api import (  # noqa: F401
     getjob,
+    harvester,
     job_commands,
     jobs_client,
     kill,
     metaconfig,
+    statistics,
     status,
     system,
     updates,

@@ -1,0 +1,5 @@
+import sys
+
+from pilot.main import main
+
+sys.exit(main())

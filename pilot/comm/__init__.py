@@ -1,0 +1,1 @@
+"""Talking to the PanDA server: transport, credentials, the pilot API calls."""

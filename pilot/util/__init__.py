@@ -1,0 +1,1 @@
+"""Helpers shared by the components: /proc reading, payload killing, files."""

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Quick start (`make demo`): install, migrate, load the demo grid, then run in the foreground
+#   - gunicorn (pandaweb.wsgi, 2 workers) on 127.0.0.1:$PANDA_PORT (default 8000),
+#   - one Celery worker with embedded beat (the periodic agents) on the configured broker,
+#   - the demo-jobs loop that keeps DEMO_QUEUE and DEMO_QUEUE_MCORE supplied with activated jobs.
+# With no environment everything runs on var/panda.sqlite3 and the filesystem broker under var/.
+# Ctrl-C (or SIGTERM to this script) stops exactly the processes started here, by pid.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+port=${PANDA_PORT:-8000}
+host=127.0.0.1
+interval=${PANDA_DEMO_INTERVAL:-30}
+url="http://$host:$port"
+py=.venv/bin/python
+export PYTHONUNBUFFERED=1
+# No nginx in front here: let Django serve the collected static files (the admin's CSS).
+export PANDA_SERVE_STATIC=${PANDA_SERVE_STATIC:-true}
+
+bash scripts/install.sh
+
+if ! "$py" -c "import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('$host', $port))" 2>/dev/null; then
+    echo "port $port on $host is in use or invalid; choose another one, e.g. PANDA_PORT=8765 make demo" >&2
+    exit 1
+fi
+
+var_dir=$("$py" -c 'import os; os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pandaweb.settings")
+from django.conf import settings; print(settings.VAR_DIR)')
+token_file="$var_dir/demo-pilot.token"
+
+echo "==> migrating (${DATABASE_URL:-sqlite: $var_dir/panda.sqlite3})"
+"$py" manage.py migrate --noinput
+echo "==> loading the demo grid"
+"$py" manage.py load_demo_grid
+echo "==> collecting static files"
+"$py" manage.py collectstatic --noinput --verbosity 0
+
+pids=()
+stopping=0
+
+stop_all() {
+    # Runs once, on Ctrl-C, SIGTERM, a child that exits, or any error.
+    [ "$stopping" = 1 ] && return
+    stopping=1
+    trap - INT TERM
+    [ ${#pids[@]} -eq 0 ] && return
+    echo
+    echo "==> stopping (pids ${pids[*]})"
+    for pid in "${pids[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    # gunicorn and Celery stop their own worker processes on TERM; give them time for that.
+    # (Celery's warm shutdown with embedded beat takes several seconds on the filesystem broker.)
+    for _ in $(seq 1 150); do
+        alive=0
+        for pid in "${pids[@]}"; do
+            kill -0 "$pid" 2>/dev/null && alive=1
+        done
+        [ "$alive" = 0 ] && break
+        sleep 0.2
+    done
+    for pid in "${pids[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "==> pid $pid did not stop in 30 s, killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+    wait 2>/dev/null || true
+    echo "==> stopped"
+}
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+trap stop_all EXIT
+
+# No control socket: its default path is shared by every gunicorn of the user (~/.gunicorn).
+.venv/bin/gunicorn pandaweb.wsgi --bind "$host:$port" --workers 2 --access-logfile - --no-control-socket &
+pids+=($!)
+.venv/bin/celery -A pandaweb worker -B --concurrency 1 --loglevel INFO --hostname "panda-demo@%h" &
+pids+=($!)
+"$py" manage.py demo_jobs --interval "$interval" &
+pids+=($!)
+
+# Announce the URL only once the server answers (or give up if gunicorn died, e.g. port taken).
+for _ in $(seq 1 150); do
+    if "$py" -c "import urllib.request, sys; urllib.request.urlopen('$url/server/panda/isAlive', timeout=2)" 2>/dev/null
+    then
+        cat <<EOT
+
+==> PanDA server is up: $url
+      $url/server/panda/isAlive                     legacy API liveness
+      $url/api/v1/system/is_alive                   v1 API liveness
+      $url/cache/schedconfig/DEMO_QUEUE.all.json    queue document for pilots
+      $url/admin/                                   admin (create a login: $py manage.py createsuperuser)
+    Pilot token (production role): $token_file
+    Fetch a job:  curl -H "Authorization: Bearer \$(cat $token_file)" -d siteName=DEMO_QUEUE $url/server/panda/getJob
+    Press Ctrl-C to stop (or: kill $$).
+
+EOT
+        break
+    fi
+    kill -0 "${pids[0]}" 2>/dev/null || break
+    sleep 0.2
+done
+
+# Stay in the foreground until a signal arrives or any of the three exits on its own.
+status=0
+wait -n "${pids[@]}" || status=$?
+if [ "$stopping" = 0 ]; then
+    echo "==> a demo process exited (status $status); stopping the others"
+    stop_all
+    exit $((status == 0 ? 1 : status))
+fi
