@@ -2,26 +2,34 @@ import os
 
 import pytest
 
-os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+
+def pytest_configure(config):
+    # pytest-django has loaded the settings before this conftest is imported, so the eager flag is set
+    # on the Celery app itself: tasks called with .delay() run in-process. Tests that need the real
+    # broker send tasks by name (send_task), which always goes through the broker.
+    from pandaweb.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+
+
+def _forget_process_caches() -> None:
+    from apps.accounts.authentication import forget_cached_tokens
+    from apps.jobs.services.dispatch import forget_dispatch_caches
+    from apps.sites.selectors import forget_cached_queues
+
+    forget_cached_tokens()
+    forget_cached_queues()
+    forget_dispatch_caches()
 
 
 @pytest.fixture(autouse=True)
 def _isolated_caches(settings, tmp_path):
-    """Per-process caches (tokens, queue documents) must not leak between tests."""
-    from apps.accounts.authentication import forget_cached_tokens
-
-    forget_cached_tokens()
-    try:
-        from apps.sites.selectors import forget_cached_queues
-    except ImportError:  # pragma: no cover - before the sites selectors exist
-        forget_cached_queues = None
-    if forget_cached_queues:
-        forget_cached_queues()
+    """Per-process caches (tokens, queue documents, dispatch throttles) must not leak between tests."""
+    _forget_process_caches()
     settings.PANDA_TRF_DIR = tmp_path / "trf"
     yield
-    forget_cached_tokens()
-    if forget_cached_queues:
-        forget_cached_queues()
+    _forget_process_caches()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -2,7 +2,8 @@
 
 Groups: ``DEFINED`` (pending, waiting, defined, assigned), ``ACTIVE`` (activated .. merging),
 ``ARCHIVED`` (finished, failed, cancelled, closed). States never go backwards; a retry is a new
-job. ``holding -> cancelled`` exists for killed jobs whose pilot reported ``failed``.
+job. ``transferring -> holding`` takes the final report after a pilot-reported stage-out;
+``holding -> cancelled`` exists for killed jobs whose pilot reported ``failed``.
 """
 
 from django.db import models
@@ -49,7 +50,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.STARTING: frozenset({S.RUNNING, S.HOLDING, S.FAILED, S.CANCELLED}),
     S.RUNNING: frozenset({S.HOLDING, S.TRANSFERRING, S.FAILED, S.CANCELLED}),
     S.HOLDING: frozenset({S.FINISHED, S.FAILED, S.TRANSFERRING, S.MERGING, S.CANCELLED}),
-    S.TRANSFERRING: frozenset({S.FINISHED, S.FAILED}),
+    # transferring -> holding only for the final report after a pilot/Harvester-set transferring.
+    S.TRANSFERRING: frozenset({S.HOLDING, S.FINISHED, S.FAILED}),
     S.MERGING: frozenset({S.FINISHED, S.FAILED}),
     S.FINISHED: frozenset(),
     S.FAILED: frozenset(),

@@ -6,7 +6,7 @@ are idempotent sweeps and the next beat run picks up whatever this one left.
 
 from celery import shared_task
 
-from apps.jobs.services.activator import activator_run
+from apps.jobs.services.activator import activator_run, jobs_setup
 from apps.jobs.services.adder import adder_run
 from apps.jobs.services.timeouts import watcher_run, watcher_summary
 
@@ -24,3 +24,10 @@ def run_watcher() -> str:
 @shared_task
 def run_activator() -> str:
     return str(activator_run())
+
+
+@shared_task
+def run_setupper(pandaids: list[int]) -> str:
+    """The Setupper on job insertion (states.md §6.1); run_activator sweeps up whatever this misses."""
+    activated, assigned = jobs_setup(pandaids=pandaids)
+    return f"setupper: {activated} activated, {assigned} assigned"

@@ -65,8 +65,9 @@ def getjob_parameters(ctx: PilotContext, *, task_id: str = "") -> dict[str, Any]
         params["resourceType"] = ctx.args.resource_type
     if os.environ.get("HARVESTER_ID"):
         params["harvester_id"] = os.environ["HARVESTER_ID"]
-    if os.environ.get("HARVESTER_WORKER_ID"):
-        params["worker_id"] = os.environ["HARVESTER_WORKER_ID"]
+    worker_id = os.environ.get("HARVESTER_WORKER_ID", "")
+    if worker_id:
+        params["worker_id"] = int(worker_id) if worker_id.isdigit() else worker_id
     if os.environ.get("PANDA_JSID"):
         params["schedulerID"] = os.environ["PANDA_JSID"]
     remaining = int(ctx.remaining())

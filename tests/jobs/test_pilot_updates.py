@@ -684,3 +684,14 @@ def test_all_converted_fields_are_stored_on_the_job():
         "x|PR|3.11.5",
         "1|2|3|4|5",
     )
+
+
+def test_the_final_report_after_a_pilot_set_transferring_is_taken():
+    job = JobFactory(jobstatus="running")
+    update(job, "transferring")
+
+    outcome = update(job, "finished", output_report='{"log.tgz": {"guid": "G", "fsize": 1, "adler32": "0a"}}')
+
+    assert outcome.result == Result.APPLIED
+    assert fresh(job).jobstatus == "holding"
+    assert JobOutputReport.objects.get(job=job).final_status == "finished"

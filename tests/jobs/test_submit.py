@@ -294,3 +294,13 @@ def test_a_submission_costs_bulk_queries_not_queries_per_job(user):
     else:
         # SQLite splits bulk inserts into batches of 999 parameters (about 7 jobs per INSERT).
         assert many < 30
+
+
+
+def test_submitted_jobs_are_set_up_once_the_submission_commits(production, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = submit(production, wire_job(computingSite="Q_SUBMIT", prodSourceLabel="managed", files=[]))
+
+    job = Job.objects.get(pk=answer[0][0])
+    assert job.jobstatus == "activated"
+    assert JobStatusLog.objects.filter(pandaid=job.pandaid, oldstatus="defined", jobstatus="activated").exists()

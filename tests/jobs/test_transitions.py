@@ -54,3 +54,15 @@ def test_a_transition_from_a_state_the_job_has_left_is_refused_as_stale():
 def test_final_states_accept_no_transition():
     for final in ("finished", "failed", "cancelled", "closed"):
         assert TRANSITIONS[final] == frozenset()
+
+
+@pytest.mark.django_db
+def test_a_guarded_transition_loses_to_a_heartbeat_that_arrived_after_the_read():
+    job = JobFactory(jobstatus=JobStatus.RUNNING)
+    seen_by_watcher = Job.objects.get(pk=job.pk)
+    Job.objects.filter(pk=job.pk).update(modificationtime=seen_by_watcher.modificationtime.replace(year=2099))
+
+    with pytest.raises(StaleStatus):
+        job_change_status(seen_by_watcher, new=JobStatus.FAILED, unchanged_since=True)
+
+    assert Job.objects.get(pk=job.pk).jobstatus == JobStatus.RUNNING

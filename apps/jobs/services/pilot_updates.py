@@ -257,7 +257,13 @@ def _decide(row: dict, *, requested: str, final: bool, attemptnr: int | None, ba
     if stored == S.FAILED:
         return Result.ALREADYDONE
     if stored == S.TRANSFERRING and requested == S.HOLDING and final:
+        # Harvester and the pilot report ``transferring`` during their own stage-out and then the
+        # final state: that report is still awaited. A transferring set by the server (Finisher) is not.
+        if (row["jobdispatchererrordiag"] or "").startswith(_pilot_marker(S.TRANSFERRING)):
+            return _Apply(S.HOLDING)
         return Result.ALREADYDONE
+    if stored == S.TRANSFERRING and requested == S.HOLDING:
+        return Result.UNCHANGED
     if stored == S.HOLDING and requested == S.HOLDING:
         if not final:
             return Result.UNCHANGED

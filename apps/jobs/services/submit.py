@@ -18,6 +18,7 @@ from apps.jobs.models import FileType, Job, JobFile, JobParameters
 from apps.jobs.serialization import JobSpec
 from apps.jobs.services.transitions import job_log_creation
 from apps.jobs.states import JobStatus
+from apps.jobs.tasks import run_setupper
 from apps.sites.models import PandaQueue, QueueType
 from apps.sites.selectors.resource_types import resource_type_classifier
 
@@ -193,6 +194,8 @@ def jobs_submit(*, identity: Identity, jobs: list[JobSpec], host: str = "") -> l
                 files.append(jobfile)
         JobFile.objects.bulk_create(files)
         job_log_creation(rows, reason="submitted")
+        pandaids = [row.pandaid for row in rows]
+        transaction.on_commit(lambda: run_setupper.delay(pandaids))
     return [_submission_answer(row) for row in rows]
 
 

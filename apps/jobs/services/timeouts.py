@@ -187,7 +187,7 @@ def _fail(job: Job, changes: dict, reason: str) -> bool:
     values = {**changes, "endtime": job.endtime or job.modificationtime, "modificationtime": now}
     try:
         with transaction.atomic():
-            job_change_status(job, new=JobStatus.FAILED, changes=values, reason=reason)
+            job_change_status(job, new=JobStatus.FAILED, changes=values, reason=reason, unchanged_since=True)
             JobFile.objects.filter(job_id=job.pandaid, type__in=[FileType.OUTPUT, FileType.LOG]).update(
                 status="failed", modificationtime=now
             )

@@ -25,15 +25,22 @@ def truncate_diags(changes: dict) -> dict:
     return changes
 
 
-def job_change_status(job: Job, *, new: str, changes: Mapping | None = None, reason: str = "") -> Job:
-    """Move ``job`` from the state it holds in memory to ``new``; updates the instance on success."""
+def job_change_status(
+    job: Job, *, new: str, changes: Mapping | None = None, reason: str = "", unchanged_since: bool = False
+) -> Job:
+    """Move ``job`` from the state it holds in memory to ``new``; updates the instance on success.
+
+    ``unchanged_since`` also requires ``modificationtime`` to be what the caller read: a timeout must
+    not overrule a heartbeat that arrived between the Watcher's read and its update.
+    """
     old = job.jobstatus
     check_transition("job", TRANSITIONS, old, new)
     now = utcnow()
     values = truncate_diags({"statechangetime": now, **(changes or {}), "jobstatus": new})
+    guard = {"modificationtime": job.modificationtime} if unchanged_since else {}
     with transaction.atomic():
         rows = conditional_status_update(
-            Job.objects.filter(pandaid=job.pandaid), status_field="jobstatus", expected=[old], changes=values
+            Job.objects.filter(pandaid=job.pandaid, **guard), status_field="jobstatus", expected=[old], changes=values
         )
         if rows != 1:
             raise StaleStatus("job", job.pandaid, [old])
