@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import ssl
 import urllib.error
 import urllib.parse
@@ -83,13 +82,23 @@ class Communicator:
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")[:300]
             raise CommunicationError(f"{module_method}: HTTP {exc.code} {detail}") from None
-        except (urllib.error.URLError, OSError, socket.timeout) as exc:
+        except (TimeoutError, urllib.error.URLError, OSError) as exc:
             raise CommunicationError(f"{module_method}: {exc}") from None
         try:
             answer = json.loads(text)
             return Answer(success=bool(answer["success"]), message=answer.get("message") or "", data=answer.get("data"))
         except (ValueError, TypeError, KeyError):
             raise CommunicationError(f"{module_method}: not a v1 envelope: {text[:200]!r}") from None
+
+    def document(self, path: str) -> Any:
+        """A static document of the server (``cache/schedconfig/<queue>.all.json``, ...), no envelope."""
+        url = f"{self.base.rsplit('/api/v1', 1)[0]}/{path.lstrip('/')}"
+        request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": self.user_agent})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self._context) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise CommunicationError(f"{path}: {exc}") from None
 
     # --- the calls Harvester makes -----------------------------------------------------------------
 

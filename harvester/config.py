@@ -48,7 +48,7 @@ class QueueConfig:
     max_submission_attempts: int = 3  # maxSubmissionAttempts
     prod_source_label: str = "managed"  # prodSourceLabel the pilots ask for (-j)
     job_type: str = "managed"  # jobType (--job-type)
-    resource_type: str = "SCORE"  # resourceType of the workers
+    resource_type: str = ""  # resourceType of the workers and of the jobs they take ("": any)
     pilot_type: str = "PR"  # -i
     n_core: int = 1
     true_pilot: bool = True  # truePilot (push): the pilot reports the job itself

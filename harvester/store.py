@@ -163,6 +163,7 @@ class Store:
     def __init__(self, path: str):
         self.path = path
         self._lock = threading.RLock()
+        self._depth = 0
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.row_factory = sqlite3.Row
         if path != ":memory:":
@@ -176,14 +177,26 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; nested uses join the outermost one (same thread, re-entrant lock)."""
         with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._db
+                finally:
+                    self._depth -= 1
+                return
             self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._depth = 0
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -197,8 +210,10 @@ class Store:
 
     def state_set(self, key: str, value: str) -> None:
         with self.transaction() as db:
-            db.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                       [key, value])
+            db.execute(
+                "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                [key, value],
+            )
 
     def state_delete(self, key: str) -> None:
         with self.transaction() as db:
@@ -227,8 +242,10 @@ class Store:
         columns = ", ".join(_WORKER_COLUMNS)
         marks = ", ".join("?" for _ in _WORKER_COLUMNS)
         with self.transaction() as db:
-            db.execute(f"INSERT INTO workers ({columns}) VALUES ({marks})",
-                       [_to_db(c, getattr(spec, c)) for c in _WORKER_COLUMNS])
+            db.execute(
+                f"INSERT INTO workers ({columns}) VALUES ({marks})",
+                [_to_db(c, getattr(spec, c)) for c in _WORKER_COLUMNS],
+            )
 
     def worker_update(self, worker_id: int, **changes: Any) -> None:
         if not changes:
@@ -307,8 +324,10 @@ class Store:
         columns = ", ".join(_JOB_COLUMNS)
         marks = ", ".join("?" for _ in _JOB_COLUMNS)
         with self.transaction() as db:
-            cursor = db.execute(f"INSERT OR IGNORE INTO jobs ({columns}) VALUES ({marks})",
-                                [_to_db(c, getattr(spec, c)) for c in _JOB_COLUMNS])
+            cursor = db.execute(
+                f"INSERT OR IGNORE INTO jobs ({columns}) VALUES ({marks})",
+                [_to_db(c, getattr(spec, c)) for c in _JOB_COLUMNS],
+            )
             return cursor.rowcount == 1
 
     def job_update(self, pandaid: int, **changes: Any) -> None:
@@ -375,8 +394,9 @@ class Store:
         if not ids:
             return
         with self.transaction() as db:
-            db.execute(f"UPDATE commands SET status=? WHERE command_id IN ({', '.join('?' for _ in ids)})",
-                       [status, *ids])
+            db.execute(
+                f"UPDATE commands SET status=? WHERE command_id IN ({', '.join('?' for _ in ids)})", [status, *ids]
+            )
 
     def commands_delete(self, status: str) -> None:
         with self.transaction() as db:

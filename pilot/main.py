@@ -161,7 +161,11 @@ def _keep_home(ctx: PilotContext) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    settings = Settings.load(args.config or None)
+    try:
+        settings = Settings.load(args.config or None)
+    except (OSError, ValueError) as exc:
+        print(f"pilot: bad configuration: {exc}", file=sys.stderr)
+        return errors.shell_exit_code(errors.GENERALERROR)
     try:
         pilot_home, base_dir, created = make_pilot_home(args)
     except PilotError as exc:

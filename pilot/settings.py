@@ -54,8 +54,12 @@ class Settings:
         return settings
 
     def update_from_file(self, path: str) -> None:
-        parser = configparser.ConfigParser()
-        if not parser.read(path):
+        parser = configparser.ConfigParser(strict=False)  # a repeated key: the last one wins
+        try:
+            found = parser.read(path)
+        except configparser.Error as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        if not found:
             raise FileNotFoundError(f"cannot read pilot config file {path}")
         if not parser.has_section("Pilot"):
             return

@@ -29,7 +29,8 @@ var_dir=$("$py" -c 'import os; os.environ.setdefault("DJANGO_SETTINGS_MODULE", "
 from django.conf import settings; print(settings.VAR_DIR)')
 token_file="$var_dir/demo-pilot.token"
 
-echo "==> migrating (${DATABASE_URL:-sqlite: $var_dir/panda.sqlite3})"
+database=${DATABASE_URL:-sqlite: $var_dir/panda.sqlite3}
+echo "==> migrating ($(echo "$database" | sed -E 's#//[^@/]*@#//***@#'))"
 "$py" manage.py migrate --noinput
 echo "==> loading the demo grid"
 "$py" manage.py load_demo_grid

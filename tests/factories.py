@@ -6,8 +6,8 @@ import factory
 
 from apps.accounts.models import ApiToken, User
 from apps.jobs.models import FileType, Job, JobFile, JobParameters
-from apps.jobs.states import JobStatus
 from apps.jobs.services.transitions import job_log_creation
+from apps.jobs.states import JobStatus
 from apps.sites.models import PandaQueue, ResourceType, Site, StorageEndpoint
 
 
@@ -19,7 +19,9 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     first_name = "Jane"
     last_name = factory.Sequence(lambda n: f"Doe{chr(65 + n % 26)}")
-    dn = factory.LazyAttribute(lambda u: f"/DC=ch/DC=cern/OU=Users/CN={u.first_name} {u.last_name}/CN=nickname:{u.username}")
+    dn = factory.LazyAttribute(
+        lambda u: f"/DC=ch/DC=cern/OU=Users/CN={u.first_name} {u.last_name}/CN=nickname:{u.username}"
+    )
     fqans = factory.LazyFunction(list)
 
 
@@ -50,15 +52,37 @@ class SiteFactory(factory.django.DjangoModelFactory):
 
 def queue_document(name: str, site: str, **overrides) -> dict:
     document = {
-        "nickname": name, "panda_resource": name, "atlas_site": site, "site": site,
-        "state": "ACTIVE", "status": "online", "resource_type": "grid", "type": "unified",
+        "nickname": name,
+        "panda_resource": name,
+        "atlas_site": site,
+        "site": site,
+        "state": "ACTIVE",
+        "status": "online",
+        "resource_type": "grid",
+        "type": "unified",
         "copytools": {"mv": {"setup": ""}},
         "acopytools": {"pr": ["mv"], "pw": ["mv"], "pl": ["mv"], "pls": ["mv"], "default": ["mv"]},
         "astorages": {"pr": [f"{site}_DATADISK"], "pw": [f"{site}_DATADISK"], "pl": [f"{site}_DATADISK"]},
-        "aprotocols": {}, "acopytools_schemas": {}, "maxwdir": 10000, "maxrss": 4000, "maxtime": 86400,
-        "timefloor": 0, "corecount": 1, "catchall": "", "params": {}, "container_type": "",
-        "container_options": "", "direct_access_lan": False, "direct_access_wan": False, "allow_lan": True,
-        "allow_wan": False, "is_cvmfs": False, "pledgedcpu": 0, "maxinputsize": 0, "environ": "", "cmtconfig": "",
+        "aprotocols": {},
+        "acopytools_schemas": {},
+        "maxwdir": 10000,
+        "maxrss": 4000,
+        "maxtime": 86400,
+        "timefloor": 0,
+        "corecount": 1,
+        "catchall": "",
+        "params": {},
+        "container_type": "",
+        "container_options": "",
+        "direct_access_lan": False,
+        "direct_access_wan": False,
+        "allow_lan": True,
+        "allow_wan": False,
+        "is_cvmfs": False,
+        "pledgedcpu": 0,
+        "maxinputsize": 0,
+        "environ": "",
+        "cmtconfig": "",
     }
     document.update(overrides)
     return document
@@ -82,8 +106,15 @@ class StorageEndpointFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"SITE_{n}_DATADISK")
     site = factory.SubFactory(SiteFactory)
     rprotocols = factory.LazyFunction(
-        lambda: {"1": {"endpoint": "file://localhost", "path": "/tmp/se", "flavour": "POSIX", "id": 1,
-                       "activities": [["read_lan", 1], ["write_lan", 1], ["read_wan", 1], ["write_wan", 1]]}}
+        lambda: {
+            "1": {
+                "endpoint": "file://localhost",
+                "path": "/tmp/se",
+                "flavour": "POSIX",
+                "id": 1,
+                "activities": [["read_lan", 1], ["write_lan", 1], ["read_wan", 1], ["write_wan", 1]],
+            }
+        }
     )
 
 
@@ -134,18 +165,51 @@ def job_with_files(*, n_inputs: int = 2, n_outputs: int = 1, parameters: str = "
     JobParameters.objects.create(job=job, jobparameters=parameters)
     files = []
     for i in range(n_inputs):
-        files.append(JobFile(job=job, type=FileType.INPUT, lfn=f"EVNT.{job.pandaid}._{i:06d}.pool.root.1",
-                             scope="mc23", dataset="mc23:mc23.EVNT.e1", proddblock="mc23:mc23.EVNT.e1",
-                             guid=str(uuid.uuid4()).upper(), fsize=1000 + i, checksum=f"ad:0000000{i}",
-                             status="ready", jeditaskid=job.jeditaskid, attemptnr=1))
+        files.append(
+            JobFile(
+                job=job,
+                type=FileType.INPUT,
+                lfn=f"EVNT.{job.pandaid}._{i:06d}.pool.root.1",
+                scope="mc23",
+                dataset="mc23:mc23.EVNT.e1",
+                proddblock="mc23:mc23.EVNT.e1",
+                guid=str(uuid.uuid4()).upper(),
+                fsize=1000 + i,
+                checksum=f"ad:0000000{i}",
+                status="ready",
+                jeditaskid=job.jeditaskid,
+                attemptnr=1,
+            )
+        )
     for i in range(n_outputs):
-        files.append(JobFile(job=job, type=FileType.OUTPUT, lfn=f"HITS.{job.pandaid}._{i:06d}.pool.root.1",
-                             scope="mc23", dataset="mc23:mc23.HITS.s1", destinationdblock="mc23.HITS.s1_sub01",
-                             destinationdblocktoken="ddd:ATLASDATADISK", destinationse="QUEUE_A",
-                             guid=str(uuid.uuid4()).upper(), status="unknown", jeditaskid=job.jeditaskid))
-    files.append(JobFile(job=job, type=FileType.LOG, lfn=f"log.{job.pandaid}.job.log.tgz.1", scope="mc23",
-                         dataset="mc23:mc23.log.s1", destinationdblock="mc23.log.s1_sub01",
-                         destinationdblocktoken="ddd:ATLASDATADISK", guid=str(uuid.uuid4()).upper(),
-                         status="unknown", jeditaskid=job.jeditaskid))
+        files.append(
+            JobFile(
+                job=job,
+                type=FileType.OUTPUT,
+                lfn=f"HITS.{job.pandaid}._{i:06d}.pool.root.1",
+                scope="mc23",
+                dataset="mc23:mc23.HITS.s1",
+                destinationdblock="mc23.HITS.s1_sub01",
+                destinationdblocktoken="ddd:ATLASDATADISK",
+                destinationse="QUEUE_A",
+                guid=str(uuid.uuid4()).upper(),
+                status="unknown",
+                jeditaskid=job.jeditaskid,
+            )
+        )
+    files.append(
+        JobFile(
+            job=job,
+            type=FileType.LOG,
+            lfn=f"log.{job.pandaid}.job.log.tgz.1",
+            scope="mc23",
+            dataset="mc23:mc23.log.s1",
+            destinationdblock="mc23.log.s1_sub01",
+            destinationdblocktoken="ddd:ATLASDATADISK",
+            guid=str(uuid.uuid4()).upper(),
+            status="unknown",
+            jeditaskid=job.jeditaskid,
+        )
+    )
     JobFile.objects.bulk_create(files)
     return job

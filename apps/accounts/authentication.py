@@ -30,11 +30,7 @@ def identity_for_token(raw: str) -> Identity | None:
     cached = _cache.get(key)
     if cached and cached[0] > now:
         return cached[1]
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(key_hash=key, revoked=False, user__is_active=True)
-        .first()
-    )
+    token = ApiToken.objects.select_related("user").filter(key_hash=key, revoked=False, user__is_active=True).first()
     identity = None
     if token and (token.expires is None or token.expires > utcnow()):
         identity = identity_for_user(token.user)

@@ -22,10 +22,7 @@ def clean_user_id(dn: str) -> str:
     name = re.sub(r"/CN=Robot:[^/]*", "", name)
     name = re.sub(r"/CN=nickname:[^/]*", "", name)
     cns = re.findall(r"/CN=([^/]*)", name)
-    if len(cns) >= 2:
-        name = cns[-1]
-    else:
-        name = name.replace("/CN=", "")
+    name = cns[-1] if len(cns) >= 2 else name.replace("/CN=", "")
     name = re.split(r"/email", name, flags=re.IGNORECASE)[0]
     name = re.sub(r"[()']", "", name)
     parts = name.rsplit(" ", 1)

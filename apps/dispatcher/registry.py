@@ -127,8 +127,22 @@ LEGACY: dict[str, Callable[[Call], Any]] = {}
 V1: dict[tuple[str, str], V1Endpoint] = {}
 
 V1_MODULES = frozenset(
-    "async_process creds data_carousel event file_server harvester idds job metaconfig pilot statistics system "
-    "task workflow".split()
+    [
+        "async_process",
+        "creds",
+        "data_carousel",
+        "event",
+        "file_server",
+        "harvester",
+        "idds",
+        "job",
+        "metaconfig",
+        "pilot",
+        "statistics",
+        "system",
+        "task",
+        "workflow",
+    ]
 )
 
 

@@ -62,8 +62,11 @@ class LegacyView(_Base):
         params = _flatten_querydict(request.query_params, lists=False)
         if request.method != "GET":
             data = request.data
-            params.update(data if isinstance(data, dict) and not hasattr(data, "getlist") else
-                          _flatten_querydict(data, lists=False))
+            params.update(
+                data
+                if isinstance(data, dict) and not hasattr(data, "getlist")
+                else _flatten_querydict(data, lists=False)
+            )
         return func(Call(identity=self.identity(request), params=params, request=request))
 
 

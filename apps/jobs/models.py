@@ -13,28 +13,134 @@ from apps.core.timeutil import utcnow
 from apps.jobs.states import JobStatus
 
 WIRE_ATTRIBUTES = (
-    "PandaID", "jobDefinitionID", "schedulerID", "pilotID", "creationTime", "creationHost",
-    "modificationTime", "modificationHost", "AtlasRelease", "transformation", "homepackage", "prodSeriesLabel",
-    "prodSourceLabel", "prodUserID", "assignedPriority", "currentPriority", "attemptNr", "maxAttempt",
-    "jobStatus", "jobName", "maxCpuCount", "maxCpuUnit", "maxDiskCount", "maxDiskUnit",
-    "ipConnectivity", "minRamCount", "minRamUnit", "startTime", "endTime", "cpuConsumptionTime",
-    "cpuConsumptionUnit", "commandToPilot", "transExitCode", "pilotErrorCode", "pilotErrorDiag", "exeErrorCode",
-    "exeErrorDiag", "supErrorCode", "supErrorDiag", "ddmErrorCode", "ddmErrorDiag", "brokerageErrorCode",
-    "brokerageErrorDiag", "jobDispatcherErrorCode", "jobDispatcherErrorDiag", "taskBufferErrorCode", "taskBufferErrorDiag", "computingSite",
-    "computingElement", "jobParameters", "metadata", "prodDBlock", "dispatchDBlock", "destinationDBlock",
-    "destinationSE", "nEvents", "grid", "cloud", "cpuConversion", "sourceSite",
-    "destinationSite", "transferType", "taskID", "cmtConfig", "stateChangeTime", "prodDBUpdateTime",
-    "lockedby", "relocationFlag", "jobExecutionID", "VO", "pilotTiming", "workingGroup",
-    "processingType", "prodUserName", "nInputFiles", "countryGroup", "batchID", "parentID",
-    "specialHandling", "jobsetID", "coreCount", "nInputDataFiles", "inputFileType", "inputFileProject",
-    "inputFileBytes", "nOutputDataFiles", "outputFileBytes", "jobMetrics", "workQueue_ID", "jediTaskID",
-    "jobSubStatus", "actualCoreCount", "reqID", "maxRSS", "maxVMEM", "maxSWAP",
-    "maxPSS", "avgRSS", "avgVMEM", "avgSWAP", "avgPSS", "maxWalltime",
-    "nucleus", "eventService", "failedAttempt", "hs06sec", "gshare", "hs06",
-    "totRCHAR", "totWCHAR", "totRBYTES", "totWBYTES", "rateRCHAR", "rateWCHAR",
-    "rateRBYTES", "rateWBYTES", "resource_type", "diskIO", "memory_leak", "memory_leak_x2",
-    "container_name", "job_label", "gco2_regional", "gco2_global", "cpu_architecture_level", "outputFileType",
+    "PandaID",
+    "jobDefinitionID",
+    "schedulerID",
+    "pilotID",
+    "creationTime",
+    "creationHost",
+    "modificationTime",
+    "modificationHost",
+    "AtlasRelease",
+    "transformation",
+    "homepackage",
+    "prodSeriesLabel",
+    "prodSourceLabel",
+    "prodUserID",
+    "assignedPriority",
+    "currentPriority",
+    "attemptNr",
+    "maxAttempt",
+    "jobStatus",
+    "jobName",
+    "maxCpuCount",
+    "maxCpuUnit",
+    "maxDiskCount",
+    "maxDiskUnit",
+    "ipConnectivity",
+    "minRamCount",
+    "minRamUnit",
+    "startTime",
+    "endTime",
+    "cpuConsumptionTime",
+    "cpuConsumptionUnit",
+    "commandToPilot",
+    "transExitCode",
+    "pilotErrorCode",
+    "pilotErrorDiag",
+    "exeErrorCode",
+    "exeErrorDiag",
+    "supErrorCode",
+    "supErrorDiag",
+    "ddmErrorCode",
+    "ddmErrorDiag",
+    "brokerageErrorCode",
+    "brokerageErrorDiag",
+    "jobDispatcherErrorCode",
+    "jobDispatcherErrorDiag",
+    "taskBufferErrorCode",
+    "taskBufferErrorDiag",
+    "computingSite",
+    "computingElement",
+    "jobParameters",
+    "metadata",
+    "prodDBlock",
+    "dispatchDBlock",
+    "destinationDBlock",
+    "destinationSE",
+    "nEvents",
+    "grid",
+    "cloud",
+    "cpuConversion",
+    "sourceSite",
+    "destinationSite",
+    "transferType",
+    "taskID",
+    "cmtConfig",
+    "stateChangeTime",
+    "prodDBUpdateTime",
+    "lockedby",
+    "relocationFlag",
+    "jobExecutionID",
+    "VO",
+    "pilotTiming",
+    "workingGroup",
+    "processingType",
+    "prodUserName",
+    "nInputFiles",
+    "countryGroup",
+    "batchID",
+    "parentID",
+    "specialHandling",
+    "jobsetID",
+    "coreCount",
+    "nInputDataFiles",
+    "inputFileType",
+    "inputFileProject",
+    "inputFileBytes",
+    "nOutputDataFiles",
+    "outputFileBytes",
+    "jobMetrics",
+    "workQueue_ID",
+    "jediTaskID",
+    "jobSubStatus",
+    "actualCoreCount",
+    "reqID",
+    "maxRSS",
+    "maxVMEM",
+    "maxSWAP",
+    "maxPSS",
+    "avgRSS",
+    "avgVMEM",
+    "avgSWAP",
+    "avgPSS",
+    "maxWalltime",
+    "nucleus",
+    "eventService",
+    "failedAttempt",
+    "hs06sec",
+    "gshare",
+    "hs06",
+    "totRCHAR",
+    "totWCHAR",
+    "totRBYTES",
+    "totWBYTES",
+    "rateRCHAR",
+    "rateWCHAR",
+    "rateRBYTES",
+    "rateWBYTES",
+    "resource_type",
+    "diskIO",
+    "memory_leak",
+    "memory_leak_x2",
+    "container_name",
+    "job_label",
+    "gco2_regional",
+    "gco2_global",
+    "cpu_architecture_level",
+    "outputFileType",
 )
+
 
 def wire_to_field(name: str) -> str:
     return name.lower()
@@ -201,22 +307,32 @@ class Job(models.Model):
 
 
 class JobParameters(models.Model):
-    job = models.OneToOneField(Job, primary_key=True, on_delete=models.CASCADE, db_column="pandaid", related_name="params")
+    job = models.OneToOneField(
+        Job, primary_key=True, on_delete=models.CASCADE, db_column="pandaid", related_name="params"
+    )
     jobparameters = models.TextField(blank=True, default="")
 
     class Meta:
         db_table = "jobparamstable"
 
+    def __str__(self) -> str:
+        return f"parameters of {self.job_id}"
+
 
 class JobMetadata(models.Model):
     """The payload's job report (``metaData``), stored verbatim."""
 
-    job = models.OneToOneField(Job, primary_key=True, on_delete=models.CASCADE, db_column="pandaid", related_name="meta")
+    job = models.OneToOneField(
+        Job, primary_key=True, on_delete=models.CASCADE, db_column="pandaid", related_name="meta"
+    )
     metadata = models.TextField(blank=True, default="")
     modificationtime = models.DateTimeField(default=utcnow)
 
     class Meta:
         db_table = "metatable"
+
+    def __str__(self) -> str:
+        return f"job report of {self.job_id}"
 
 
 class JobText(models.Model):
@@ -235,11 +351,33 @@ class JobText(models.Model):
         db_table = "jobtexts"
         constraints = [models.UniqueConstraint(fields=["job", "kind"], name="jobtext_uniq")]
 
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.job_id}"
+
 
 FILE_WIRE_ATTRIBUTES = (
-    "row_ID", "PandaID", "GUID", "lfn", "type", "dataset", "status", "prodDBlock", "prodDBlockToken",
-    "dispatchDBlock", "dispatchDBlockToken", "destinationDBlock", "destinationDBlockToken", "destinationSE",
-    "fsize", "md5sum", "checksum", "scope", "jediTaskID", "datasetID", "fileID", "attemptNr",
+    "row_ID",
+    "PandaID",
+    "GUID",
+    "lfn",
+    "type",
+    "dataset",
+    "status",
+    "prodDBlock",
+    "prodDBlockToken",
+    "dispatchDBlock",
+    "dispatchDBlockToken",
+    "destinationDBlock",
+    "destinationDBlockToken",
+    "destinationSE",
+    "fsize",
+    "md5sum",
+    "checksum",
+    "scope",
+    "jediTaskID",
+    "datasetID",
+    "fileID",
+    "attemptNr",
 )
 
 
@@ -306,6 +444,9 @@ class JobStatusLog(models.Model):
         db_table = "jobs_statuslog"
         indexes = [models.Index(fields=["pandaid", "modificationtime"], name="statuslog_pandaid_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.pandaid}: {self.oldstatus} -> {self.jobstatus}"
+
 
 class OutputReportStatus(models.TextChoices):
     PENDING = "pending"
@@ -329,3 +470,6 @@ class JobOutputReport(models.Model):
         db_table = "job_output_report"
         constraints = [models.UniqueConstraint(fields=["job", "attemptnr"], name="output_report_uniq")]
         indexes = [models.Index(fields=["status", "creationtime"], name="output_report_status_idx")]
+
+    def __str__(self) -> str:
+        return f"output report of {self.job_id} attempt {self.attemptnr}"

@@ -83,6 +83,10 @@ class PandaQueue(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs):
+        self.sync_columns_from_document()
+        super().save(*args, **kwargs)
+
     @property
     def catchall_flags(self) -> set[str]:
         return {flag.strip() for flag in (self.catchall or "").split(",") if flag.strip()}
@@ -94,10 +98,6 @@ class PandaQueue(models.Model):
             elif getattr(self, column, None) is None:
                 setattr(self, column, default() if callable(default) else default)
 
-    def save(self, *args, **kwargs):
-        self.sync_columns_from_document()
-        super().save(*args, **kwargs)
-
 
 class QueueActivity(models.Model):
     """When a pilot last asked this queue for work; brokerage's "pilot seen" filter reads it."""
@@ -108,6 +108,9 @@ class QueueActivity(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["queue", "prodsourcelabel"], name="queue_activity_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.queue}/{self.prodsourcelabel}"
 
 
 class StorageEndpoint(models.Model):

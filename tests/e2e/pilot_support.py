@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
+import shlex
 import subprocess
 import sys
 import zlib
@@ -67,9 +67,18 @@ class PilotSite:
         env.update(extra)
         return env
 
+    @property
+    def output_file(self) -> Path:
+        return self.workdir.parent / "pilot.out"
+
     def start(self, *extra: str, api: str = "v1", env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-m", "pilot", *self.argv(*extra, api=api)], cwd=self.workdir,
-                                env=env or self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        """A pilot in the background; its output goes to :attr:`output_file` (read it with :meth:`output`)."""
+        with open(self.output_file, "a") as out:
+            return subprocess.Popen([sys.executable, "-m", "pilot", *self.argv(*extra, api=api)], cwd=self.workdir,
+                                    env=env or self.env(), stdout=out, stderr=subprocess.STDOUT, text=True)
+
+    def output(self) -> str:
+        return self.output_file.read_text() if self.output_file.exists() else ""
 
     def run(self, *extra: str, api: str = "v1", env: dict[str, str] | None = None,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -123,7 +132,7 @@ def make_job(pilot_site: PilotSite, *, n_inputs: int = 1, n_outputs: int = 1, ex
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data.swapcase() if corrupt else data)  # same size, other checksum
     pars = f"{','.join(f.lfn for f in inputs) or 'none'} {','.join(f.lfn for f in outputs) or 'none'} {exit_code} "
-    pars += json.dumps(extra)
+    pars += shlex.quote(extra)
     JobParameters.objects.filter(job=job).update(jobparameters=pars)
     return job
 
@@ -132,7 +141,7 @@ def output_path(pilot_site: PilotSite, f: JobFile) -> Path:
     return pilot_site.se_root / deterministic_path(f.scope, f.lfn)
 
 
-def wait_until(predicate, *, timeout: float = 60.0, interval: float = 0.2, what: str = "condition"):
+def wait_until(predicate, *, timeout: float = 60.0, interval: float = 0.2, what: str = "condition", output=None):
     """Poll ``predicate`` (a bounded wait, never a timing assertion)."""
     import time
 
@@ -142,7 +151,7 @@ def wait_until(predicate, *, timeout: float = 60.0, interval: float = 0.2, what:
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (f"; pilot output:\n{output()}" if output else ""))
 
 
 def job_status(job: Job) -> str:

@@ -1,0 +1,99 @@
+"""The service: every agent, one after the other, every ``cycle_seconds``.
+
+Agents run sequentially in one process: each cycle is short (a few HTTP calls and local process or
+batch-system queries) and sequential agents never race on the store. A failing agent is logged and
+the cycle goes on; the next cycle retries. Stopping the service (SIGTERM, SIGINT) leaves the workers
+running: the next start resumes them from the store.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from harvester.agents.commands import commands_run
+from harvester.agents.fetcher import fetcher_run
+from harvester.agents.monitor import monitor_run
+from harvester.agents.propagator import propagator_run
+from harvester.agents.submitter import submitter_run
+from harvester.agents.sweeper import sweeper_run
+from harvester.config import Config
+from harvester.context import Harvester
+from harvester.store import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+@contextmanager
+def service_lock(database: str) -> Iterator[None]:
+    """One service per store: a second Harvester on the same database would submit twice."""
+    path = f"{database}.lock"
+    os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - held for the life of the service
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyRunning(f"another Harvester is running on {database}") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+class Service:
+    def __init__(self, config: Config):
+        self.config = config
+        self.harvester = Harvester.from_config(config)
+        self.started = utcnow()
+        self.stop = threading.Event()
+        self.cycles = 0
+
+    def agents(self) -> list[tuple[str, Callable[[], object]]]:
+        h = self.harvester
+        return [
+            ("commands", lambda: commands_run(h, started=self.started)),
+            ("fetcher", lambda: fetcher_run(h)),
+            ("submitter", lambda: submitter_run(h)),
+            ("monitor", lambda: monitor_run(h)),
+            ("sweeper", lambda: sweeper_run(h)),
+            ("propagator", lambda: propagator_run(h)),
+        ]
+
+    def cycle(self) -> None:
+        for name, agent in self.agents():
+            if self.stop.is_set():
+                return
+            try:
+                agent()
+            except Exception:
+                log.exception("agent %s failed", name)
+        self.cycles += 1
+
+    def run(self, *, max_cycles: int | None = None) -> None:
+        log.info(
+            "Harvester %s serving %s against %s",
+            self.config.harvester_id,
+            ", ".join(self.config.queues),
+            self.config.server_url,
+        )
+        while not self.stop.is_set():
+            self.cycle()
+            if max_cycles is not None and self.cycles >= max_cycles:
+                break
+            self.stop.wait(self.config.cycle_seconds)
+        log.info("Harvester %s stopped after %s cycles", self.config.harvester_id, self.cycles)
+
+    def close(self) -> None:
+        self.harvester.close()
