@@ -72,8 +72,16 @@ def database_from_url(url: str) -> dict:
             "HOST": parsed.hostname or "127.0.0.1",
             "PORT": str(parsed.port or 5432),
             "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 600),
-            "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": options,
+            # A health check costs a round trip per request; a broken connection fails one request
+            # and is replaced, which the dispatcher's clients retry anyway.
+            "CONN_HEALTH_CHECKS": env_bool("DB_CONN_HEALTH_CHECKS", False),
+            # Server-side binding lets psycopg prepare the statements a process repeats (the
+            # dispatcher's claim and heartbeat), so PostgreSQL does not plan them on every call.
+            "OPTIONS": {
+                "server_side_binding": env_bool("DB_SERVER_SIDE_BINDING", True),
+                "prepare_threshold": env_int("DB_PREPARE_THRESHOLD", 2),
+                **options,
+            },
             "TEST": {"NAME": env_str("TEST_DATABASE_NAME") or None},
         }
     if parsed.scheme == "sqlite":

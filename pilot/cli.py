@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     add = p.add_argument
     add("-q", "--queue", dest="queue", required=True, help="PanDA queue")
     add("--pilot-user", dest="pilot_user", required=True, help="pilot user plugin (generic)")
-    add("-w", "--workflow", dest="workflow", default="generic", choices=["generic", "stager"])
+    add("-w", "--workflow", dest="workflow", default="generic", choices=["generic"])
     add("-a", "--workdir", dest="workdir", default="", help="parent of the pilot work dir (default: cwd)")
     add("--cleanup", dest="cleanup", type=str2bool, nargs="?", const=True, default=True)
     add("-j", "--joblabel", dest="job_label", default="ptest", help="prodSourceLabel for getJob")

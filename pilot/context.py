@@ -54,7 +54,3 @@ class PilotContext:
 
     def remaining(self) -> float:
         return self.lifetime() - self.elapsed()
-
-    @property
-    def debug_heartbeat_forced(self) -> bool:
-        return self.args.heartbeat is not None

@@ -9,7 +9,7 @@ import urllib.parse
 from typing import Any
 
 from pilot.cli import Args
-from pilot.util.files import read_json, touch, write_json
+from pilot.util.files import touch, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,3 @@ def write_heartbeat_message(pilot_home: str, data: dict[str, Any]) -> None:
 
 def kill_worker(pilot_home: str) -> None:
     touch(os.path.join(pilot_home, KILL_WORKER))
-
-
-def read_previous(path: str) -> Any:
-    return read_json(path) if os.path.isfile(path) else None

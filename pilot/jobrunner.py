@@ -14,9 +14,8 @@ from pilot.context import PilotContext
 from pilot.datacontrol.logtarball import create_log_tarball
 from pilot.datacontrol.transfer import TransferAborted, Transfers
 from pilot.errors import PilotError
-from pilot.info.storage import local_path
 from pilot.jobcontrol.heartbeat import Heartbeat
-from pilot.jobcontrol.jobspec import FileSpec, Job
+from pilot.jobcontrol.jobspec import Job
 from pilot.jobcontrol.killswitch import KillSwitch
 from pilot.jobcontrol.updatedata import final_state
 from pilot.jobcontrol.updater import JobUpdater
@@ -26,6 +25,7 @@ from pilot.payload.executor import Payload, payload_environment, start_payload
 from pilot.payload.interpret import interpret_payload_exit
 from pilot.payload.transformation import prepare_transformation
 from pilot.timing import Timing
+from pilot.util.kill import reap_orphans
 from pilot.util.workernode import free_space_mb
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class JobRun:
             entries.append(
                 {
                     "type": spec.filetype,
-                    "path": _local_location(self.job, spec),
+                    "path": spec.path,
                     "guid": spec.guid,
                     "fsize": spec.filesize,
                     "chksum": spec.adler32,
@@ -116,6 +116,9 @@ class JobRun:
         except OSError as exc:
             raise PilotError(errors.MKDIR, f"{job.workdir}: {exc}") from None
         os.environ["PILOT_JOB_STATE"] = "setup"
+        queuedata, server = self.ctx.queuedata, self.ctx.server
+        if queuedata is not None and queuedata.catchall_flag("setdebugmode") and server is not None:
+            job.debug = server.set_debug_mode(job.jobid, True) or job.debug
         self.heartbeat.start()
 
     def _validate(self) -> None:
@@ -199,6 +202,7 @@ class JobRun:
         if os.environ.get("PILOT_NOKILL") != "1" and payload.killer.alive():
             logger.info("terminating processes the payload left behind")
             payload.killer.kill()
+        reap_orphans()
         return 128 - code if code < 0 else code
 
     def _stage_out_outputs(self) -> None:
@@ -234,8 +238,6 @@ class JobRun:
             logger.exception("log handling failed")
             job.add_error(errors.LOGFILECREATIONFAILURE, str(exc))
         state = final_state(self)
-        if self.killed_by_server and self.ctx.args.workflow == "stager":
-            state = "finished"
         job.state = state
         os.environ["PILOT_JOB_STATE"] = state
         self.heartbeat.finish()
@@ -247,9 +249,3 @@ class JobRun:
         if self.ctx.args.cleanup and job.workdir and os.path.isdir(job.workdir):
             shutil.rmtree(job.workdir, ignore_errors=True)
         self.ctx.current = None
-
-
-def _local_location(job: Job, spec: FileSpec) -> str:
-    if spec.surl.startswith("file:"):
-        return local_path(spec.surl)
-    return os.path.join(job.workdir, spec.lfn)

@@ -139,8 +139,9 @@ def startup(ctx: PilotContext) -> None:
     ctx.queuedata.validate()
     os.environ["PILOT_SITENAME"] = ctx.queuedata.resource
     ctx.storage = load_storagedata(pilot_home=ctx.pilot_home, url=args.storagedata_url)
-    if ctx.queuedata.catchall_flag("setdebugmode"):
-        args.debug = True
+    if ctx.server is not None and ctx.queuedata.catchall_flag("curlgetjob") and args.api == "legacy":
+        ctx.server.legacy_style = "form"
+        logger.info("queue catchall has curlgetjob: legacy calls are form posts")
 
 
 def shutdown(ctx: PilotContext) -> None:

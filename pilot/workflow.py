@@ -41,6 +41,7 @@ def run_generic(ctx: PilotContext) -> None:
                 ctx.set_exit_error(retrieved.error or errors.NOJOBSINPANDA)
             break
         getjob_time = time.time()
+        job: Job | None
         try:
             job = Job.from_definition(retrieved.definition)
         except PilotError as exc:

@@ -33,7 +33,8 @@ def parse_legacy_body(text: str) -> dict[str, Any]:
     """A body starting with ``{`` and ending with ``}`` is JSON, anything else a query string."""
     stripped = text.strip()
     if stripped.startswith("{") and stripped.endswith("}"):
-        return json.loads(stripped)
+        decoded: dict[str, Any] = json.loads(stripped)
+        return decoded
     return dict(urllib.parse.parse_qsl(stripped, keep_blank_values=True))
 
 
@@ -63,6 +64,7 @@ class PandaServer:
         self.api = api
         self.creds = creds
         self.settings = settings
+        self.legacy_style = "legacy"  # "form" = pilot 3.11's curl path (queue catchall ``curlgetjob``)
 
     # -- low level -----------------------------------------------------------------------------------
     def _call(
@@ -71,7 +73,7 @@ class PandaServer:
         if self.api == "v1":
             url, style = f"{self.base_url}/api/v1/{v1}", "v1"
         else:
-            url, style = f"{self.base_url}/server/panda/{legacy}", "legacy"
+            url, style = f"{self.base_url}/server/panda/{legacy}", self.legacy_style
 
         def once() -> dict[str, Any]:
             reply = transport.post(url, params, style=style, creds=self.creds, timeout=self.settings.http_timeout)
@@ -116,6 +118,28 @@ class PandaServer:
             return _update_from_v1(answer)
         answer = self._call(legacy="updateJob", v1="pilot/update_job", params=data, stop=stop, attempts=attempts)
         return _update_from_legacy(answer)
+
+    # -- setDebugMode ---------------------------------------------------------------------------------
+    def set_debug_mode(self, job_id: str, on: bool) -> bool:
+        """What pilot 3.11 does for every job on a queue whose catchall has ``setdebugmode``."""
+        try:
+            if self.api == "v1":
+                answer = self._call(
+                    legacy="setDebugMode",
+                    v1="job/set_debug_mode",
+                    params={"job_id": int(job_id), "mode": on},
+                    stop=None,
+                )
+                return bool(answer.get("success"))
+            url = f"{self.base_url}/server/panda/setDebugMode"
+            params = {"pandaID": job_id, "modeOn": on}
+            reply = transport.post(
+                url, params, style=self.legacy_style, creds=self.creds, timeout=self.settings.http_timeout
+            )
+            return "Succeeded" in reply.body
+        except (TransportError, ValueError) as exc:
+            logger.warning("setDebugMode(%s) failed: %s", job_id, exc)
+            return False
 
     # -- updateWorkerPilotStatus --------------------------------------------------------------------
     def update_worker_status(self, *, worker_id: str, harvester_id: str, status: str, site: str, node: str) -> bool:

@@ -117,6 +117,7 @@ class Transfers:
                     if not tool.supports(surl):
                         continue
                 local = tool.stage_in(spec, surl)
+                spec.path = local
                 verify_input(spec, local)
             except PilotError as exc:
                 logger.warning("stage-in of %s with %s failed: %s", spec.lfn, name, exc)
@@ -160,7 +161,7 @@ class Transfers:
                     surl, endpoint = self._destination(spec, acts, tool)
                     if tool.needs_storage and not tool.supports(surl):
                         continue
-                    tool.stage_out(spec, local, surl)
+                    spec.path = tool.stage_out(spec, local, surl)
                     if tool.needs_storage:
                         verify_output(spec, surl)
                 except PilotError as exc:

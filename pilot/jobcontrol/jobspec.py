@@ -56,6 +56,7 @@ class FileSpec:
     status: str = ""  # "" -> transferred / failed / missing / not_transferred
     surl: str = ""
     endpoint: str = ""
+    path: str = ""  # where the file is on this host after its transfer
     allow_missing: bool = False
 
     @property
@@ -207,7 +208,8 @@ def _output_files(d: dict[str, Any]) -> tuple[list[FileSpec], list[FileSpec]]:
         key: _column(d, key, n)
         for key in ("realDatasets", "destinationDBlockToken", "ddmEndPointOut", "destinationDblock")
     }
-    outputs, logs = [], []
+    outputs: list[FileSpec] = []
+    logs: list[FileSpec] = []
     for i, lfn in enumerate(lfns):
         if _null(lfn) == "":
             continue

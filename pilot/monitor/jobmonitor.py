@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from pilot.monitor import checks
+from pilot.util.kill import reap_orphans
 
 if TYPE_CHECKING:
     from pilot.jobrunner import JobRun
@@ -47,6 +48,7 @@ class JobMonitor(threading.Thread):
         now = time.monotonic()
         if now >= due["memory"]:
             due["memory"] = now + settings.memory_check_time
+            reap_orphans()
             pids = [t.pid for t in payload.killer.targets()]
             sample = run.metrics.sample(pids) if pids else None
             if queuedata is not None and sample is not None:

@@ -40,25 +40,17 @@ class JobMetrics:
             self.samples += 1
             self.total = self.total + mem
             self.max = procfs.MemorySample(
-                *(
-                    max(a, b)
-                    for a, b in zip(
-                        (self.max.rss, self.max.pss, self.max.swap, self.max.vmem),
-                        (mem.rss, mem.pss, mem.swap, mem.vmem),
-                        strict=True,
-                    )
-                )
+                max(self.max.rss, mem.rss),
+                max(self.max.pss, mem.pss),
+                max(self.max.swap, mem.swap),
+                max(self.max.vmem, mem.vmem),
             )
             # totals only grow; processes that ended take their counters with them
             self.io = procfs.IoSample(
-                *(
-                    max(a, b)
-                    for a, b in zip(
-                        (self.io.rchar, self.io.wchar, self.io.read_bytes, self.io.write_bytes),
-                        (io.rchar, io.wchar, io.read_bytes, io.write_bytes),
-                        strict=True,
-                    )
-                )
+                max(self.io.rchar, io.rchar),
+                max(self.io.wchar, io.wchar),
+                max(self.io.read_bytes, io.read_bytes),
+                max(self.io.write_bytes, io.write_bytes),
             )
             self.cpu_seconds = max(self.cpu_seconds, cpu)
             self.nprocesses = len(pids)

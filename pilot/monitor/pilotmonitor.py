@@ -52,11 +52,10 @@ class PilotMonitor(threading.Thread):
         if not self.ctx.abort.is_set():
             logger.warning("pilot lifetime %.0f s is (nearly) used up: stopping", lifetime)
             self.ctx.abort.set()
+        self.ctx.set_exit_error(errors.REACHEDMAXTIME)
         run = self.ctx.current
         if run is not None and run.kill.trip(errors.REACHEDMAXTIME, f"pilot lifetime {int(lifetime)} s reached"):
             logger.warning("killing the payload: lifetime reached")
-        if run is None:
-            self.ctx.set_exit_error(errors.REACHEDMAXTIME)
 
     def _check_server_contact(self) -> None:
         if not self.ctx.args.update_server or self.ctx.current is None:

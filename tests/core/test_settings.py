@@ -59,7 +59,12 @@ def test_a_postgres_url_gives_every_connection_field_with_percent_escapes_decode
     assert db["ENGINE"] == "django.db.backends.postgresql"
     assert (db["NAME"], db["USER"], db["PASSWORD"]) == ("panda", "alice", "s@cret")
     assert (db["HOST"], db["PORT"]) == ("db.example.org", "6543")
-    assert db["OPTIONS"] == {"sslmode": "require", "connect_timeout": "5"}
+    assert db["OPTIONS"] == {
+        "sslmode": "require",
+        "connect_timeout": "5",
+        "server_side_binding": True,
+        "prepare_threshold": 2,
+    }
 
 
 @pytest.mark.parametrize("scheme", ["postgres", "postgresql", "pgsql"])

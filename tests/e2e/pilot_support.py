@@ -21,7 +21,7 @@ from tests.factories import (
     queue_document,
     token_for,
 )
-from tests.pilot.conftest import FAST_CONFIG, REPO_ROOT
+from tests.pilot.support import FAST_CONFIG, REPO_ROOT
 
 # A transformation like a small real one: reads its inputs, writes its outputs and a job report.
 DEFAULT_TRF = """#!/bin/bash
@@ -57,13 +57,35 @@ class PilotSite:
     server_url: str
 
     def argv(self, *extra: str, api: str = "v1") -> list[str]:
-        return ["-q", self.queue, "--pilot-user", "generic", "--url", self.server_url, "-b", "-j", "managed",
-                "--config", str(self.config), "-a", str(self.workdir), "--api", api, *extra]
+        return [
+            "-q",
+            self.queue,
+            "--pilot-user",
+            "generic",
+            "--url",
+            self.server_url,
+            "-b",
+            "-j",
+            "managed",
+            "--config",
+            str(self.config),
+            "-a",
+            str(self.workdir),
+            "--api",
+            api,
+            *extra,
+        ]
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HARVESTER_", "OIDC_", "PANDA_", "PILOT_"))}
-        env.update({"PYTHONPATH": str(REPO_ROOT), "PILOT_NOKILL": "1", "OIDC_AUTH_TOKEN": str(self.token_file),
-                    "OIDC_AUTH_ORIGIN": "atlas.pilot"})
+        env.update(
+            {
+                "PYTHONPATH": str(REPO_ROOT),
+                "PILOT_NOKILL": "1",
+                "OIDC_AUTH_TOKEN": str(self.token_file),
+                "OIDC_AUTH_ORIGIN": "atlas.pilot",
+            }
+        )
         env.update(extra)
         return env
 
@@ -74,33 +96,61 @@ class PilotSite:
     def start(self, *extra: str, api: str = "v1", env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         """A pilot in the background; its output goes to :attr:`output_file` (read it with :meth:`output`)."""
         with open(self.output_file, "a") as out:
-            return subprocess.Popen([sys.executable, "-m", "pilot", *self.argv(*extra, api=api)], cwd=self.workdir,
-                                    env=env or self.env(), stdout=out, stderr=subprocess.STDOUT, text=True)
+            return subprocess.Popen(
+                [sys.executable, "-m", "pilot", *self.argv(*extra, api=api)],
+                cwd=self.workdir,
+                env=env or self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
 
     def output(self) -> str:
         return self.output_file.read_text() if self.output_file.exists() else ""
 
-    def run(self, *extra: str, api: str = "v1", env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "pilot", *self.argv(*extra, api=api)], cwd=self.workdir,
-                              env=env or self.env(), capture_output=True, text=True, timeout=timeout, check=False)
+    def run(
+        self, *extra: str, api: str = "v1", env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pilot", *self.argv(*extra, api=api)],
+            cwd=self.workdir,
+            env=env or self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
 
-def make_site(tmp_path: Path, server_url: str, *, config_extra: str = "", copytool: str = "posix",
-              **document_overrides) -> PilotSite:
+def make_site(
+    tmp_path: Path, server_url: str, *, config_extra: str = "", copytool: str = "posix", **document_overrides
+) -> PilotSite:
     site = SiteFactory()
     endpoint = f"{site.name}_DATADISK"
     se_root = tmp_path / "se"
     se_root.mkdir()
-    StorageEndpointFactory(name=endpoint, site=site, rprotocols={"1": {
-        "endpoint": "file://localhost", "path": str(se_root), "flavour": "POSIX", "id": 1,
-        "activities": [["read_lan", 1], ["write_lan", 1], ["read_wan", 1], ["write_wan", 1]]}})
+    StorageEndpointFactory(
+        name=endpoint,
+        site=site,
+        rprotocols={
+            "1": {
+                "endpoint": "file://localhost",
+                "path": str(se_root),
+                "flavour": "POSIX",
+                "id": 1,
+                "activities": [["read_lan", 1], ["write_lan", 1], ["read_wan", 1], ["write_wan", 1]],
+            }
+        },
+    )
     name = f"{site.name}_QUEUE"
     document = queue_document(
-        name, site.name, copytools={copytool: {"setup": ""}},
+        name,
+        site.name,
+        copytools={copytool: {"setup": ""}},
         acopytools={"pr": [copytool], "pw": [copytool], "pl": [copytool], "default": [copytool]},
         astorages={"pr": [endpoint], "pw": [endpoint], "pl": [endpoint], "default": [endpoint]},
-        **document_overrides)
+        **document_overrides,
+    )
     PandaQueueFactory(name=name, site=site, document=document)
     token_file = tmp_path / "pilot.token"
     token_file.write_text(token_for(production_user()))
@@ -108,8 +158,16 @@ def make_site(tmp_path: Path, server_url: str, *, config_extra: str = "", copyto
     config.write_text(FAST_CONFIG + config_extra)
     workdir = tmp_path / "wd"
     workdir.mkdir()
-    return PilotSite(queue=name, site=site.name, endpoint=endpoint, se_root=se_root, token_file=token_file,
-                     config=config, workdir=workdir, server_url=server_url)
+    return PilotSite(
+        queue=name,
+        site=site.name,
+        endpoint=endpoint,
+        se_root=se_root,
+        token_file=token_file,
+        config=config,
+        workdir=workdir,
+        server_url=server_url,
+    )
 
 
 def install_trf(trf_dir: Path, name: str = "run.sh", text: str = DEFAULT_TRF) -> None:
@@ -117,11 +175,25 @@ def install_trf(trf_dir: Path, name: str = "run.sh", text: str = DEFAULT_TRF) ->
     (trf_dir / name).write_text(text)
 
 
-def make_job(pilot_site: PilotSite, *, n_inputs: int = 1, n_outputs: int = 1, exit_code: int = 0,
-             extra: str = "true", trf: str = "run.sh", place_inputs: bool = True, corrupt: bool = False,
-             **fields) -> Job:
-    job = job_with_files(n_inputs=n_inputs, n_outputs=n_outputs, computingsite=pilot_site.queue,
-                         transformation=f"{pilot_site.server_url}/trf/{trf}", **fields)
+def make_job(
+    pilot_site: PilotSite,
+    *,
+    n_inputs: int = 1,
+    n_outputs: int = 1,
+    exit_code: int = 0,
+    extra: str = "true",
+    trf: str = "run.sh",
+    place_inputs: bool = True,
+    corrupt: bool = False,
+    **fields,
+) -> Job:
+    job = job_with_files(
+        n_inputs=n_inputs,
+        n_outputs=n_outputs,
+        computingsite=pilot_site.queue,
+        transformation=f"{pilot_site.server_url}/trf/{trf}",
+        **fields,
+    )
     inputs = list(JobFile.objects.filter(job=job, type=FileType.INPUT).order_by("row_id"))
     outputs = list(JobFile.objects.filter(job=job, type=FileType.OUTPUT).order_by("row_id"))
     for f in inputs:
@@ -163,3 +235,87 @@ def process_alive(pid: int) -> bool:
 
     stat = procfs.read_stat(pid)
     return stat is not None and stat.state != "Z"
+
+
+class FlakyProxy:
+    """A TCP forwarder in front of the live server that can be switched off and on: a network outage."""
+
+    def __init__(self, target_url: str) -> None:
+        import socket
+        import urllib.parse
+
+        parsed = urllib.parse.urlsplit(target_url)
+        self.target = (parsed.hostname or "127.0.0.1", parsed.port or 80)
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.listener = None
+        self.connections: list = []
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import socket
+        import threading
+
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        import socket
+
+        if self.listener is not None:
+            try:
+                self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked in the other thread
+            except OSError:
+                pass
+            self.listener.close()
+            self.listener = None
+        for conn in self.connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+        self.connections.clear()
+
+    def _accept(self, listener) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            self.connections += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, destination) -> None:
+        import socket
+
+        try:
+            while data := source.recv(65536):
+                destination.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                destination.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass

@@ -6,7 +6,7 @@ import tarfile
 import pytest
 from django.conf import settings
 
-from apps.jobs.models import FileType, Job, JobFile
+from apps.jobs.models import FileType, JobFile, JobOutputReport
 from apps.jobs.services.adder import adder_run
 from tests.e2e.pilot_support import install_trf, make_job, make_site, output_path
 
@@ -44,3 +44,20 @@ def test_a_job_with_an_input_and_an_output_succeeds_and_the_adder_finishes_it(pi
         names = tar.getnames()
     top = f"tarball_PandaJob_{job.pandaid}_{pilot_site.queue}"
     assert {f"{top}/pilotlog.txt", f"{top}/payload.stdout", f"{top}/payload.stderr"} <= set(names)
+
+
+def test_a_curlgetjob_queue_makes_the_legacy_pilot_post_forms(live_server, tmp_path):
+    install_trf(settings.PANDA_TRF_DIR)
+    pilot_site = make_site(tmp_path, live_server.url, catchall="curlgetjob")
+    job = make_job(pilot_site)
+    result = pilot_site.run(api="legacy")
+    assert result.returncode == 0, result.stdout
+    assert "legacy calls are form posts" in result.stdout
+    job.refresh_from_db()
+    assert job.jobstatus == "holding"
+    assert job.piloterrorcode == 0
+    report = json.loads(JobOutputReport.objects.get(job=job).data)
+    assert set(report) == {f.lfn for f in JobFile.objects.filter(job=job).exclude(type=FileType.INPUT)}
+    for entry in report.values():
+        assert set(entry) == {"guid", "fsize", "adler32", "surl", "endpoint"}
+        assert entry["endpoint"] == pilot_site.endpoint

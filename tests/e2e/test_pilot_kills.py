@@ -102,12 +102,25 @@ def test_a_signalled_pilot_fails_its_job_with_the_signal_code_and_exits_143(pilo
 
 def test_debug_mode_heartbeats_carry_the_payload_stdout_tail(pilot_site, tmp_path):
     marker = tmp_path / "stop"
-    job = make_job(pilot_site, specialhandling="dm",
-                   extra=f"for i in $(seq 1 300); do echo tick $i; test -e {marker} && break; sleep 0.2; done")
+    job = make_job(
+        pilot_site,
+        specialhandling="dm",
+        extra=f"for i in $(seq 1 300); do echo tick $i; test -e {marker} && break; sleep 0.2; done",
+    )
     pilot = pilot_site.start()
     try:
-        wait_until(lambda: "tick" in (JobText.objects.filter(job_id=job.pandaid, kind=JobText.Kind.STDOUT)
-                                      .values_list("text", flat=True).first() or ""), what="a debug heartbeat")
+        wait_until(
+            lambda: (
+                "tick"
+                in (
+                    JobText.objects.filter(job_id=job.pandaid, kind=JobText.Kind.STDOUT)
+                    .values_list("text", flat=True)
+                    .first()
+                    or ""
+                )
+            ),
+            what="a debug heartbeat",
+        )
         marker.touch()
         pilot.wait(timeout=60)
     finally:
@@ -116,3 +129,25 @@ def test_debug_mode_heartbeats_carry_the_payload_stdout_tail(pilot_site, tmp_pat
     job.refresh_from_db()
     assert job.jobstatus == "holding"
     assert job.piloterrorcode == 0
+
+
+def test_a_pilot_at_the_end_of_its_lifetime_stops_the_payload_with_1213_and_exits_81(pilot_site, tmp_path):
+    job, pids = sleeping_job(pilot_site, tmp_path)
+    result = pilot_site.run("-l", "8")
+    assert result.returncode == 81, result.stdout
+    job.refresh_from_db()
+    assert job.jobstatus == "holding"
+    assert job.piloterrorcode == 1213
+    for pid in read_pids(pids):
+        assert not process_alive(pid)
+
+
+def test_a_setdebugmode_queue_switches_debug_mode_on_for_every_job(live_server, tmp_path):
+    install_trf(settings.PANDA_TRF_DIR)
+    pilot_site = make_site(tmp_path, live_server.url, catchall="setdebugmode")
+    job = make_job(pilot_site, extra="for i in 1 2 3 4 5 6 7 8 9 10; do echo tick $i; sleep 0.3; done")
+    result = pilot_site.run()
+    assert result.returncode == 0, result.stdout
+    job.refresh_from_db()
+    assert "dm" in job.specialhandling.split(",")
+    assert "tick" in JobText.objects.get(job_id=job.pandaid, kind=JobText.Kind.STDOUT).text

@@ -259,14 +259,25 @@ def test_running_kept_running_on_a_late_starting_updates_fields_but_not_the_stat
     assert not JobStatusLog.objects.filter(pandaid=job.pandaid).exists()
 
 
-def test_a_plain_running_heartbeat_costs_two_statements(django_assert_max_num_queries):
-    job = JobFactory(jobstatus="running")
+def test_a_plain_running_heartbeat_costs_one_statement(django_assert_num_queries):
+    job = JobFactory(jobstatus="running", specialhandling="dm", commandtopilot="tobekilled")
     changes = pilot_update_changes({"node": "wn01", "cpuConsumptionTime": "12", "maxRSS": "1000", "batchID": "1"})
 
-    with django_assert_max_num_queries(2):
+    with django_assert_num_queries(1):
         outcome = update(job, "running", changes=changes)
 
-    assert outcome.result == Result.APPLIED
+    assert (outcome.result, outcome.command) == (Result.APPLIED, "debug,tobekilled")
+    stored = fresh(job)
+    assert (stored.modificationhost, stored.cpuconsumptiontime, stored.maxrss) == ("wn01", 12, 1000)
+
+
+def test_a_heartbeat_with_the_wrong_attempt_leaves_the_fast_path_and_is_refused():
+    job = JobFactory(jobstatus="running", attemptnr=2, modificationtime=LONG_AGO)
+
+    outcome = update(job, "running", attemptnr=1, changes={"modificationhost": "wn01"})
+
+    assert outcome.command == "tobekilled"
+    assert fresh(job).modificationtime == LONG_AGO
 
 
 # --- timestamps -------------------------------------------------------------------------------

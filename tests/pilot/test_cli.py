@@ -20,11 +20,36 @@ def test_it_parses_the_pilot_3_option_subset_with_its_defaults():
 
 
 def test_it_accepts_the_harvester_launch_arguments():
-    args = parse_args([
-        "-s", "SITE", "-r", "SITE", "-q", "Q1", "-j", "unified", "-i", "PR", "-t", "-w", "generic",
-        "--pilot-user", "generic", "--url", "https://panda.example.org", "-d", "--harvester-submit-mode", "PULL",
-        "--allow-same-user=False", "--job-type=unified", "--resource-type", "SCORE", "--piloturl", "http://x",
-    ])
+    args = parse_args(
+        [
+            "-s",
+            "SITE",
+            "-r",
+            "SITE",
+            "-q",
+            "Q1",
+            "-j",
+            "unified",
+            "-i",
+            "PR",
+            "-t",
+            "-w",
+            "generic",
+            "--pilot-user",
+            "generic",
+            "--url",
+            "https://panda.example.org",
+            "-d",
+            "--harvester-submit-mode",
+            "PULL",
+            "--allow-same-user=False",
+            "--job-type=unified",
+            "--resource-type",
+            "SCORE",
+            "--piloturl",
+            "http://x",
+        ]
+    )
     assert args.job_label == "unified"
     assert args.verify_proxy is False
     assert args.debug is True

@@ -38,21 +38,26 @@ def test_the_form_body_has_string_values():
     assert headers["Content-Type"] == "application/x-www-form-urlencoded"
 
 
-@pytest.mark.parametrize(("url", "port", "base"), [
-    ("panda.example.org", 25443, "https://panda.example.org:25443"),
-    ("https://panda.example.org", 25443, "https://panda.example.org:25443"),
-    ("https://panda.example.org:8443", 25443, "https://panda.example.org:8443"),
-    ("http://127.0.0.1:8000/", 25443, "http://127.0.0.1:8000"),
-    ("", 25443, ""),
-])
+@pytest.mark.parametrize(
+    ("url", "port", "base"),
+    [
+        ("panda.example.org", 25443, "https://panda.example.org:25443"),
+        ("https://panda.example.org", 25443, "https://panda.example.org:25443"),
+        ("https://panda.example.org:8443", 25443, "https://panda.example.org:8443"),
+        ("http://127.0.0.1:8000/", 25443, "http://127.0.0.1:8000"),
+        ("", 25443, ""),
+    ],
+)
 def test_the_server_url_is_built_like_pilot_3(url, port, base):
     assert server_base_url(url, port) == base
 
 
 def test_legacy_answers_are_json_when_braced_and_query_strings_otherwise():
     assert parse_legacy_body('{"StatusCode": 0, "command": "NULL"}') == {"StatusCode": 0, "command": "NULL"}
-    assert parse_legacy_body("StatusCode=0&command=debug%2Ctobekilled") == {"StatusCode": "0",
-                                                                              "command": "debug,tobekilled"}
+    assert parse_legacy_body("StatusCode=0&command=debug%2Ctobekilled") == {
+        "StatusCode": "0",
+        "command": "debug,tobekilled",
+    }
 
 
 def test_getjob_answers_of_both_generations_are_understood():
@@ -83,10 +88,16 @@ def test_update_answers_of_both_generations_are_understood():
 def test_v1_names_replace_legacy_names_and_undeclared_fields_are_dropped():
     params = to_v1({"siteName": "Q", "mem": 100, "cpu": 2000.0, "workingGroup": "", "taskID": 5}, GETJOB_V1)
     assert params == {"site_name": "Q", "memory": 100, "task_id": 5}
-    update = to_v1({"jobId": 1, "state": "running", "timestamp": "x", "startTime": 0.0, "xml": "{}",
-                    "pilotErrorCode": None}, UPDATEJOB_V1)
-    assert update == {"job_id": 1, "job_status": "running", "start_time": "1970-01-01 00:00:00",
-                      "job_output_report": "{}"}
+    update = to_v1(
+        {"jobId": 1, "state": "running", "timestamp": "x", "startTime": 0.0, "xml": "{}", "pilotErrorCode": None},
+        UPDATEJOB_V1,
+    )
+    assert update == {
+        "job_id": 1,
+        "job_status": "running",
+        "start_time": "1970-01-01 00:00:00",
+        "job_output_report": "{}",
+    }
 
 
 def test_retries_back_off_and_return_the_first_answer():

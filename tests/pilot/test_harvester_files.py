@@ -23,8 +23,18 @@ def test_a_urlencoded_job_definition_is_understood(tmp_path):
 
 def test_the_definition_is_found_in_the_datadir_and_the_harvester_workdir(tmp_path, monkeypatch):
     monkeypatch.delenv("HARVESTER_WORKDIR", raising=False)
-    args = parse_args(["-q", "Q", "--pilot-user", "generic", "--harvester-datadir", str(tmp_path / "data"),
-                       "--harvester-workdir", str(tmp_path / "ap")])
+    args = parse_args(
+        [
+            "-q",
+            "Q",
+            "--pilot-user",
+            "generic",
+            "--harvester-datadir",
+            str(tmp_path / "data"),
+            "--harvester-workdir",
+            str(tmp_path / "ap"),
+        ]
+    )
     (tmp_path / "ap").mkdir()
     assert harvester.locate_job_definition(args, str(tmp_path)) == ""
     (tmp_path / "ap" / "HPCJobs.json").write_text("{}")
@@ -37,8 +47,11 @@ def test_the_definition_is_found_in_the_datadir_and_the_harvester_workdir(tmp_pa
 def test_reports_go_to_the_access_point(tmp_path):
     args = parse_args(["-q", "Q", "--pilot-user", "generic", "-z", "--harvester-workdir", str(tmp_path)])
     harvester.publish_work_report(args, "/nowhere", {"jobId": "1", "xml": "{}", "state": "running"}, "running")
-    assert json.loads((tmp_path / "worker_attributes.json").read_text()) == {"jobId": "1", "state": "running",
-                                                                              "jobStatus": "running"}
+    assert json.loads((tmp_path / "worker_attributes.json").read_text()) == {
+        "jobId": "1",
+        "state": "running",
+        "jobStatus": "running",
+    }
     harvester.publish_stageout_files(args, "/nowhere", "1", [{"type": "log", "path": "/x"}])
     assert json.loads((tmp_path / "event_status.dump.json").read_text()) == {"1": [{"type": "log", "path": "/x"}]}
     report = {"exitCode": 0, "executor": [{"name": "x", "logfileReport": {"big": 1}}]}

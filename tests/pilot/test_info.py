@@ -7,10 +7,21 @@ from pilot.info.queuedata import QueueData, load_queuedata
 from pilot.info.storage import StorageData, deterministic_path, load_storagedata, local_path
 
 QUEUE = {
-    "nickname": "TEST_QUEUE", "panda_resource": "TEST_RES", "atlas_site": "TEST_SITE", "state": "ACTIVE",
-    "status": "online", "copytools": {"mv": {"setup": ""}}, "acopytools": {"pr": ["mv"]},
-    "astorages": {"pr": ["TEST_DISK"]}, "maxwdir": 10000, "maxrss": 4000, "maxtime": 86400, "timefloor": 5,
-    "corecount": 8, "catchall": "curlgetjob,setdebugmode jobChunkSize=3", "cmtconfig": "x86_64-el9",
+    "nickname": "TEST_QUEUE",
+    "panda_resource": "TEST_RES",
+    "atlas_site": "TEST_SITE",
+    "state": "ACTIVE",
+    "status": "online",
+    "copytools": {"mv": {"setup": ""}},
+    "acopytools": {"pr": ["mv"]},
+    "astorages": {"pr": ["TEST_DISK"]},
+    "maxwdir": 10000,
+    "maxrss": 4000,
+    "maxtime": 86400,
+    "timefloor": 5,
+    "corecount": 8,
+    "catchall": "curlgetjob,setdebugmode jobChunkSize=3",
+    "cmtconfig": "x86_64-el9",
 }
 
 
@@ -76,10 +87,23 @@ def test_the_deterministic_path_uses_the_md5_of_scope_and_lfn():
 
 
 ENDPOINTS = {
-    "SE_A": {"name": "SE_A", "is_deterministic": True, "rprotocols": {
-        "1": {"endpoint": "file://localhost", "path": "/data/se", "flavour": "POSIX", "id": 1,
-              "activities": [["read_lan", 1], ["write_lan", 1]]}}},
-    "SE_B": {"name": "SE_B", "arprotocols": {"read_lan": [{"endpoint": "https://se.example.org:443", "path": "/dav/"}]}},
+    "SE_A": {
+        "name": "SE_A",
+        "is_deterministic": True,
+        "rprotocols": {
+            "1": {
+                "endpoint": "file://localhost",
+                "path": "/data/se",
+                "flavour": "POSIX",
+                "id": 1,
+                "activities": [["read_lan", 1], ["write_lan", 1]],
+            }
+        },
+    },
+    "SE_B": {
+        "name": "SE_B",
+        "arprotocols": {"read_lan": [{"endpoint": "https://se.example.org:443", "path": "/dav/"}]},
+    },
     "SE_ND": {"name": "SE_ND", "is_deterministic": False},
 }
 

@@ -14,14 +14,19 @@ from pilot.jobcontrol.spool import FinalUpdateSpool
 from pilot.jobcontrol.updatedata import build_update, error_code_to_send, final_state
 from pilot.jobrunner import JobRun
 from pilot.settings import Settings
-from tests.pilot.conftest import job_definition, queue_doc
+from tests.pilot.support import job_definition, queue_doc
 
 
 @pytest.fixture
 def run(tmp_path):
     args = parse_args(["-q", "TEST_QUEUE", "--pilot-user", "generic", "-i", "RC"])
-    ctx = PilotContext(args=args, settings=Settings(), pilot_home=str(tmp_path), base_dir=str(tmp_path),
-                       pilot_log=str(tmp_path / "pilotlog.txt"))
+    ctx = PilotContext(
+        args=args,
+        settings=Settings(),
+        pilot_home=str(tmp_path),
+        base_dir=str(tmp_path),
+        pilot_log=str(tmp_path / "pilotlog.txt"),
+    )
     ctx.queuedata = QueueData.from_document(queue_doc(panda_resource="TEST_RESOURCE"), "TEST_QUEUE")
     (tmp_path / "pilotlog.txt").write_text("pilot log text")
     job = Job.from_definition(job_definition(2001, outputs=("HITS.1",)))
@@ -58,8 +63,15 @@ def test_the_final_update_adds_report_timing_log_and_errors(run):
     run.job.add_error(1368)
     data = build_update(run, final_state(run), final=True)
     assert data["state"] == "failed"
-    assert json.loads(data["xml"]) == {"HITS.1": {"guid": spec.guid, "fsize": 5, "adler32": "0000000a",
-                                                   "surl": "file:///se/HITS.1", "endpoint": "DISK"}}
+    assert json.loads(data["xml"]) == {
+        "HITS.1": {
+            "guid": spec.guid,
+            "fsize": 5,
+            "adler32": "0000000a",
+            "surl": "file:///se/HITS.1",
+            "endpoint": "DISK",
+        }
+    }
     assert data["metaData"] == '{"exitCode": 0}'
     assert data["pilotErrorCode"] == 1368
     assert data["pilotErrorDiag"] == "Remote file open timed out"
@@ -107,11 +119,22 @@ def test_debug_debugoff_nocleanup_and_alreadydone(run):
     assert not run.kill.tripped
 
 
-@pytest.mark.parametrize(("command", "ok"), [
-    ("tail -30 payload.stdout", True), ("ls -l", True), ("ps axo pid,ppid,args", True), ("du -sk .", True),
-    ("rm -rf .", False), ("tail payload.stdout; rm x", False), ("cat /etc/passwd", False),
-    ("tail /etc/shadow", False), ("ls ../..", False), ("tail x | sh", False), ("ls $(id)", False),
-])
+@pytest.mark.parametrize(
+    ("command", "ok"),
+    [
+        ("tail -30 payload.stdout", True),
+        ("ls -l", True),
+        ("ps axo pid,ppid,args", True),
+        ("du -sk .", True),
+        ("rm -rf .", False),
+        ("tail payload.stdout; rm x", False),
+        ("cat /etc/passwd", False),
+        ("tail /etc/shadow", False),
+        ("ls ../..", False),
+        ("tail x | sh", False),
+        ("ls $(id)", False),
+    ],
+)
 def test_only_safe_debug_commands_are_accepted(command, ok):
     assert (backchannel.validate_debug_command(command) is not None) is ok
 

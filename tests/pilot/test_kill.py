@@ -15,8 +15,8 @@ def alive(pid: int) -> bool:
 def wait_for_file(path, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if os.path.exists(path) and open(path).read().strip():
-            return open(path).read().split()
+        if os.path.exists(path) and path.read_text().strip():
+            return path.read_text().split()
         time.sleep(0.05)
     raise AssertionError(f"{path} never appeared")
 
@@ -26,8 +26,12 @@ def test_the_killer_ends_the_payload_tree_and_nothing_else(tmp_path):
     unrelated_own_session = subprocess.Popen(["sleep", "301"], start_new_session=True)
     pids = tmp_path / "pids"
     payload = subprocess.Popen(
-        ["/bin/bash", "-c", f"sleep 302 & echo $! >> {pids}; setsid sleep 303 & echo $! >> {pids}; "
-                            f"trap '' TERM; echo $$ >> {pids}; sleep 304"],
+        [
+            "/bin/bash",
+            "-c",
+            f"sleep 302 & echo $! >> {pids}; setsid sleep 303 & echo $! >> {pids}; "
+            f"trap '' TERM; echo $$ >> {pids}; sleep 304",
+        ],
         start_new_session=True,
     )
     try:

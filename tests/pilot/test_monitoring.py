@@ -7,7 +7,7 @@ from pilot.jobcontrol.jobspec import Job
 from pilot.monitor import checks
 from pilot.monitor.metrics import JobMetrics
 from pilot.payload.interpret import interpret_payload_exit
-from tests.pilot.conftest import job_definition, queue_doc
+from tests.pilot.support import job_definition, queue_doc
 
 
 def make_job(tmp_path, **overrides):
@@ -106,8 +106,11 @@ def test_exit_code_three_is_1368_and_zero_is_no_error(tmp_path):
 
 def test_the_job_report_is_forwarded_verbatim_and_gives_exe_errors_guids_and_events(tmp_path):
     job = make_job(tmp_path)
-    report = {"exitCode": 65, "exitMsg": "transform failed",
-              "files": {"output": [{"subFiles": [{"name": "HITS.1", "file_guid": "ABC-GUID", "nentries": 50}]}]}}
+    report = {
+        "exitCode": 65,
+        "exitMsg": "transform failed",
+        "files": {"output": [{"subFiles": [{"name": "HITS.1", "file_guid": "ABC-GUID", "nentries": 50}]}]},
+    }
     text = json.dumps(report, indent=2)
     (tmp_path / "jobReport.json").write_text(text)
     interpret_payload_exit(job, 0)

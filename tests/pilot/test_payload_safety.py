@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from pilot.util import procfs
-from tests.pilot.conftest import job_definition, pilot_env, queue_doc, run_pilot, write_config
+from tests.pilot.support import job_definition, pilot_env, queue_doc, run_pilot, write_config
 
 
 def alive(pid: int) -> bool:
@@ -16,8 +16,13 @@ def alive(pid: int) -> bool:
 
 def daemonize(command: str) -> int:
     """Start ``command`` the way a user daemon runs: double fork, new session, parent reaped (orphan)."""
-    out = subprocess.run(["/bin/bash", "-c", f"setsid bash -c '{command} >/dev/null 2>&1 & echo $!' </dev/null"],
-                         capture_output=True, text=True, check=True, timeout=10)
+    out = subprocess.run(
+        ["/bin/bash", "-c", f"setsid bash -c '{command} >/dev/null 2>&1 & echo $!' </dev/null"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    )
     return int(out.stdout.strip())
 
 
@@ -27,8 +32,10 @@ def test_a_killed_payload_takes_its_whole_tree_and_unrelated_processes_of_the_us
     pids = tmp_path / "pids"
     # the payload: children, a setsid'd child and a double-forked daemon; then it loops (writes nothing)
     script = tmp_path / "payload.sh"
-    script.write_text(f"sleep 600 & echo $! >> {pids}\nsetsid sleep 601 & echo $! >> {pids}\n"
-                      f"setsid bash -c 'sleep 602 & echo $! >> {pids}'\necho $$ >> {pids}\nsleep 603\n")
+    script.write_text(
+        f"sleep 600 & echo $! >> {pids}\nsetsid sleep 601 & echo $! >> {pids}\n"
+        f"setsid bash -c 'sleep 602 & echo $! >> {pids}'\necho $$ >> {pids}\nsleep 603\n"
+    )
     (home / "queuedata.json").write_text(json.dumps(queue_doc(copytool="mv", astorages={})))
     (home / "pandaJobData.out").write_text(json.dumps({"5001": job_definition(5001, job_pars=str(script))}))
     # unrelated processes of the same user: an orphaned daemon (parent is PID 1 or a subreaper, the
@@ -37,8 +44,22 @@ def test_a_killed_payload_takes_its_whole_tree_and_unrelated_processes_of_the_us
     plain = subprocess.Popen(["sleep", "701"])
     own_session = subprocess.Popen(["sleep", "702"], start_new_session=True)
     try:
-        result = run_pilot(["-q", "TEST_QUEUE", "--pilot-user", "generic", "-z", "-b", "--config",
-                            str(write_config(tmp_path)), "--cleanup", "false"], cwd=home, env=pilot_env())
+        result = run_pilot(
+            [
+                "-q",
+                "TEST_QUEUE",
+                "--pilot-user",
+                "generic",
+                "-z",
+                "-b",
+                "--config",
+                str(write_config(tmp_path)),
+                "--cleanup",
+                "false",
+            ],
+            cwd=home,
+            env=pilot_env(),
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         report = json.loads((home / "heartbeat.json").read_text())
         assert report["state"] == "failed"
@@ -59,3 +80,30 @@ def test_a_killed_payload_takes_its_whole_tree_and_unrelated_processes_of_the_us
             os.kill(daemon, 9)
         except ProcessLookupError:
             pass
+
+
+def test_processes_the_payload_leaves_behind_are_ended_unless_pilot_nokill_is_set(tmp_path):
+    for nokill, survives in (("0", False), ("1", True)):
+        home = tmp_path / f"home{nokill}"
+        home.mkdir()
+        pidfile = tmp_path / f"leftover{nokill}"
+        script = tmp_path / f"payload{nokill}.sh"
+        script.write_text(f"setsid sleep 650 >/dev/null 2>&1 & echo $! > {pidfile}\necho done\n")
+        (home / "queuedata.json").write_text(json.dumps(queue_doc(copytool="mv", astorages={})))
+        (home / "pandaJobData.out").write_text(json.dumps({"5002": job_definition(5002, job_pars=str(script))}))
+        result = run_pilot(
+            ["-q", "TEST_QUEUE", "--pilot-user", "generic", "-z", "-b", "--config", str(write_config(tmp_path))],
+            cwd=home,
+            env=pilot_env(PILOT_NOKILL=nokill),
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert json.loads((home / "heartbeat.json").read_text())["state"] == "finished"
+        leftover = int(pidfile.read_text())
+        time.sleep(0.3)
+        try:
+            assert alive(leftover) is survives
+        finally:
+            try:
+                os.kill(leftover, 9)
+            except ProcessLookupError:
+                pass

@@ -4,6 +4,7 @@ import http.server
 import os
 import tarfile
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,7 @@ from pilot.errors import PilotError
 from pilot.info.queuedata import QueueData
 from pilot.info.storage import StorageData, deterministic_path
 from pilot.jobcontrol.jobspec import Job
-from tests.pilot.conftest import adler32_of, job_definition, place_in_storage, queue_doc, storage_doc
+from tests.pilot.support import adler32_of, job_definition, place_in_storage, queue_doc, storage_doc
 
 
 def make_transfers(tmp_path, definition, *, copytool="posix", queue_overrides=None, stop=lambda: False):
@@ -25,8 +26,9 @@ def make_transfers(tmp_path, definition, *, copytool="posix", queue_overrides=No
     job.workdir = str(home / f"PanDA_Pilot-{job.jobid}")
     os.makedirs(job.workdir)
     queuedata = QueueData.from_document(queue_doc(copytool=copytool, **(queue_overrides or {})), "TEST_QUEUE")
-    transfers = Transfers(job=job, queuedata=queuedata, storage=StorageData(storage_doc(se)), pilot_home=str(home),
-                          should_stop=stop)
+    transfers = Transfers(
+        job=job, queuedata=queuedata, storage=StorageData(storage_doc(se)), pilot_home=str(home), should_stop=stop
+    )
     return transfers, job, se, home
 
 
@@ -45,7 +47,7 @@ def test_posix_stage_in_copies_from_the_deterministic_layout_and_verifies(tmp_pa
     place_in_storage(se, "mc23", "EVNT.1", data)
     transfers.stage_in()
     local = os.path.join(job.workdir, "EVNT.1")
-    assert open(local, "rb").read() == data
+    assert Path(local).read_bytes() == data
     assert not os.path.islink(local)
     assert job.indata[0].status == "transferred"
     assert job.indata[0].surl == f"file://localhost{se}/{deterministic_path('mc23', 'EVNT.1')}"
@@ -53,8 +55,9 @@ def test_posix_stage_in_copies_from_the_deterministic_layout_and_verifies(tmp_pa
 
 def test_posix_stage_in_can_symlink(tmp_path):
     data = b"x"
-    transfers, job, se, _ = make_transfers(tmp_path, job_definition(inputs={"EVNT.1": data}),
-                                           queue_overrides={"copytools": {"posix": {"symlink": True}}})
+    transfers, job, se, _ = make_transfers(
+        tmp_path, job_definition(inputs={"EVNT.1": data}), queue_overrides={"copytools": {"posix": {"symlink": True}}}
+    )
     place_in_storage(se, "mc23", "EVNT.1", data)
     transfers.stage_in()
     assert os.path.islink(os.path.join(job.workdir, "EVNT.1"))
@@ -114,8 +117,9 @@ def test_posix_stage_out_writes_the_deterministic_path_and_records_size_and_adle
     assert spec.endpoint == "TEST_DISK"
     assert (se / deterministic_path("mc23", "HITS.1")).read_bytes() == b"output bytes"
     report = output_report(job)
-    assert report == {"HITS.1": {"guid": spec.guid, "fsize": 12, "adler32": spec.adler32, "surl": spec.surl,
-                                 "endpoint": "TEST_DISK"}}
+    assert report == {
+        "HITS.1": {"guid": spec.guid, "fsize": 12, "adler32": spec.adler32, "surl": spec.surl, "endpoint": "TEST_DISK"}
+    }
 
 
 def test_a_missing_output_is_error_1165_unless_it_may_be_missing(tmp_path):
@@ -131,8 +135,9 @@ def test_a_missing_output_is_error_1165_unless_it_may_be_missing(tmp_path):
 
 def test_mv_links_inputs_from_pilot_home_and_leaves_outputs_there_with_output_list(tmp_path):
     data = b"pre-placed"
-    transfers, job, se, home = make_transfers(tmp_path, job_definition(inputs={"EVNT.1": data}, outputs=("HITS.1",)),
-                                              copytool="mv")
+    transfers, job, se, home = make_transfers(
+        tmp_path, job_definition(inputs={"EVNT.1": data}, outputs=("HITS.1",)), copytool="mv"
+    )
     (home / "EVNT.1").write_bytes(data)
     transfers.stage_in()
     assert os.path.islink(os.path.join(job.workdir, "EVNT.1"))
@@ -143,7 +148,8 @@ def test_mv_links_inputs_from_pilot_home_and_leaves_outputs_there_with_output_li
     assert not os.path.exists(os.path.join(job.workdir, "HITS.1"))
     surl = f"file://localhost{se}/{deterministic_path('mc23', 'HITS.1')}"
     assert (home / OUTPUT_LIST).read_text() == (
-        f"HITS.1 {surl}:checksumtype=adler32:checksumvalue={adler32_of(b'result')}\n")
+        f"HITS.1 {surl}:checksumtype=adler32:checksumvalue={adler32_of(b'result')}\n"
+    )
     assert output_report(job)["HITS.1"]["surl"] == surl
 
 
@@ -163,14 +169,29 @@ def test_the_http_copytool_downloads_from_an_https_or_http_endpoint(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         transfers, job, _, _ = make_transfers(tmp_path, job_definition(inputs={"EVNT.1": data}), copytool="http")
-        transfers.storage = StorageData({"TEST_DISK": {"name": "TEST_DISK", "arprotocols": {"read_lan": [
-            {"endpoint": f"http://127.0.0.1:{server.server_address[1]}", "path": "/"}]}}})
+        transfers.storage = StorageData(
+            {
+                "TEST_DISK": {
+                    "name": "TEST_DISK",
+                    "arprotocols": {
+                        "read_lan": [{"endpoint": f"http://127.0.0.1:{server.server_address[1]}", "path": "/"}]
+                    },
+                }
+            }
+        )
         transfers.stage_in()
-        assert open(os.path.join(job.workdir, "EVNT.1"), "rb").read() == data
-        transfers, job, _, _ = make_transfers(tmp_path / "b", job_definition(inputs={"EVNT.2": data}),
-                                              copytool="http")
-        transfers.storage = StorageData({"TEST_DISK": {"name": "TEST_DISK", "arprotocols": {"read_lan": [
-            {"endpoint": f"http://127.0.0.1:{server.server_address[1]}", "path": "/"}]}}})
+        assert Path(job.workdir, "EVNT.1").read_bytes() == data
+        transfers, job, _, _ = make_transfers(tmp_path / "b", job_definition(inputs={"EVNT.2": data}), copytool="http")
+        transfers.storage = StorageData(
+            {
+                "TEST_DISK": {
+                    "name": "TEST_DISK",
+                    "arprotocols": {
+                        "read_lan": [{"endpoint": f"http://127.0.0.1:{server.server_address[1]}", "path": "/"}]
+                    },
+                }
+            }
+        )
         with pytest.raises(PilotError) as caught:
             transfers.stage_in()
         assert caught.value.code == 1331
@@ -182,8 +203,13 @@ def test_the_log_tarball_holds_the_pilot_log_and_payload_output_but_no_data_file
     job = Job.from_definition(job_definition(inputs={"EVNT.1": b"x"}, outputs=("HITS.1",)))
     job.workdir = str(tmp_path / "job")
     os.makedirs(job.workdir)
-    for name, text in (("payload.stdout", "out"), ("payload.stderr", "err"), ("EVNT.1", "in"), ("HITS.1", "o"),
-                       ("jobReport.json", "{}")):
+    for name, text in (
+        ("payload.stdout", "out"),
+        ("payload.stderr", "err"),
+        ("EVNT.1", "in"),
+        ("HITS.1", "o"),
+        ("jobReport.json", "{}"),
+    ):
         with open(os.path.join(job.workdir, name), "w") as handle:
             handle.write(text)
     pilot_log = tmp_path / "pilotlog.txt"
@@ -193,6 +219,10 @@ def test_the_log_tarball_holds_the_pilot_log_and_payload_output_but_no_data_file
     with tarfile.open(path) as tar:
         names = sorted(tar.getnames())
         top = "tarball_PandaJob_1001_TEST_QUEUE"
-        assert names == [f"{top}/jobReport.json", f"{top}/payload.stderr", f"{top}/payload.stdout",
-                         f"{top}/pilotlog.txt"]
+        assert names == [
+            f"{top}/jobReport.json",
+            f"{top}/payload.stderr",
+            f"{top}/payload.stdout",
+            f"{top}/pilotlog.txt",
+        ]
         assert tar.extractfile(f"{top}/pilotlog.txt").read() == b"log line"

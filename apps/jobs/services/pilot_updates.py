@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from apps.core.timeutil import WIRE_FORMAT, parse_wire_time, utcnow
 from apps.core.values import as_str, is_null
@@ -382,6 +382,10 @@ def job_update_from_pilot(
         fields["jobdispatchererrordiag"] = f"{_pilot_marker(state)}{now.strftime(WIRE_FORMAT)}"
     truncate_diags(fields)
     try:
+        if state == S.RUNNING and not (metadata or pilot_log or stdout) and _fast_path_allowed(fields):
+            outcome = _running_heartbeat(pandaid=pandaid, attemptnr=attemptnr, fields=fields, now=now)
+            if outcome is not None:
+                return outcome
         row = _read_row(pandaid)
         if row is None:
             if metadata:
@@ -404,6 +408,40 @@ def job_update_from_pilot(
     except DatabaseError:
         log.exception("updateJob PandaID=%s state=%s failed", pandaid, state)
         return UpdateOutcome(Result.DB_ERROR, status_code=30)
+
+
+def _fast_path_allowed(fields: dict) -> bool:
+    # The batch-ID rule needs the stored value only when the sent one is non-numeric.
+    batchid = fields.get("batchid")
+    return batchid is None or _is_numeric_batch_id(batchid)
+
+
+def _running_heartbeat(*, pandaid: int, attemptnr: int | None, fields: dict, now) -> UpdateOutcome | None:
+    """The common heartbeat (running -> running) as ONE conditional UPDATE ... RETURNING.
+
+    It only matches a job that is running with the same attempt number, where every rule of
+    states.md §3 says "applied" without reading the row first; anything else returns None and takes
+    the general path (read, decide, apply).
+    """
+    values = {**fields, "modificationtime": now}
+    assignments, params = [], []
+    for name, value in values.items():
+        field = Job._meta.get_field(name)
+        assignments.append(f"{connection.ops.quote_name(field.column)} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE pandaid = %s AND jobstatus = %s"
+    params += [pandaid, S.RUNNING.value]
+    if attemptnr is not None:
+        sql += " AND attemptnr = %s"
+        params.append(attemptnr)
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " RETURNING specialhandling, commandtopilot", params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return UpdateOutcome(
+        Result.APPLIED, command=job_pilot_command(specialhandling=row[0], commandtopilot=row[1]), job_status=S.RUNNING
+    )
 
 
 def _update(row, *, requested, state, final, attemptnr, fields, output_report, now) -> UpdateOutcome:

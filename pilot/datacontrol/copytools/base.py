@@ -29,8 +29,11 @@ class Copytool:
         """Bring ``spec`` into the job dir from ``source_surl``; return the local path."""
         raise NotImplementedError
 
-    def stage_out(self, spec: FileSpec, local: str, destination_surl: str) -> None:
-        """Put the local file at ``destination_surl``. ``spec`` carries size and checksum already."""
+    def stage_out(self, spec: FileSpec, local: str, destination_surl: str) -> str:
+        """Put the local file at ``destination_surl``; return where the file now is on this host.
+
+        ``spec`` carries size and checksum already.
+        """
         raise NotImplementedError
 
     def supports(self, surl: str) -> bool:

@@ -25,11 +25,10 @@ class HttpCopytool(Copytool):
         destination = os.path.join(self.context.jobdir, spec.lfn)
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
         try:
-            with (
-                urllib.request.urlopen(request, timeout=self.context.timeout) as response,  # noqa: S310
-                open(destination, "wb") as out,
-            ):
-                shutil.copyfileobj(response, out)
+            # one "with" per context: parenthesised context managers need Python 3.10, the pilot runs on 3.9
+            with urllib.request.urlopen(request, timeout=self.context.timeout) as response:  # noqa: S310, SIM117
+                with open(destination, "wb") as out:
+                    shutil.copyfileobj(response, out)
         except urllib.error.HTTPError as exc:
             code = errors.MISSINGINPUTFILE if exc.code == 404 else errors.STAGEINFAILED
             raise PilotError(code, f"{spec.lfn}: HTTP {exc.code} from {url}") from None
@@ -37,5 +36,5 @@ class HttpCopytool(Copytool):
             raise PilotError(errors.STAGEINFAILED, f"{spec.lfn}: {exc}") from None
         return destination
 
-    def stage_out(self, spec: FileSpec, local: str, destination_surl: str) -> None:
+    def stage_out(self, spec: FileSpec, local: str, destination_surl: str) -> str:
         raise PilotError(errors.NOTIMPLEMENTED, "the http copytool does not upload")

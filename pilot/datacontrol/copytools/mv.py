@@ -35,7 +35,7 @@ class MvCopytool(Copytool):
             raise PilotError(errors.STAGEINFAILED, f"{spec.lfn}: {exc}") from None
         return destination
 
-    def stage_out(self, spec: FileSpec, local: str, destination_surl: str) -> None:
+    def stage_out(self, spec: FileSpec, local: str, destination_surl: str) -> str:
         destination = os.path.join(self.context.pilot_home, spec.lfn)
         try:
             shutil.move(local, destination)
@@ -44,3 +44,4 @@ class MvCopytool(Copytool):
         line = f"{spec.lfn} {destination_surl}:checksumtype=adler32:checksumvalue={spec.adler32}\n"
         with _list_lock, open(os.path.join(self.context.pilot_home, OUTPUT_LIST), "a", encoding="utf-8") as out:
             out.write(line)
+        return destination

@@ -34,7 +34,7 @@ class PosixCopytool(Copytool):
             raise PilotError(errors.STAGEINFAILED, f"{spec.lfn}: {exc}") from None
         return destination
 
-    def stage_out(self, spec: FileSpec, local: str, destination_surl: str) -> None:
+    def stage_out(self, spec: FileSpec, local: str, destination_surl: str) -> str:
         destination = local_path(destination_surl)
         try:
             os.makedirs(os.path.dirname(destination), exist_ok=True)
@@ -43,3 +43,4 @@ class PosixCopytool(Copytool):
             os.replace(partial, destination)
         except OSError as exc:
             raise PilotError(errors.STAGEOUTFAILED, f"{spec.lfn}: {exc}") from None
+        return destination
