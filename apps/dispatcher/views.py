@@ -3,7 +3,9 @@
 import logging
 
 from rest_framework import exceptions
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from apps.accounts.identity import ANONYMOUS
@@ -25,9 +27,21 @@ def _flatten_querydict(querydict, *, lists: bool) -> dict:
     return out
 
 
+class _NoNegotiation(BaseContentNegotiation):
+    """Our encoders choose the response format themselves (protocol.md §3); skip DRF's negotiation."""
+
+    def select_parser(self, request, parsers):
+        return DefaultContentNegotiation().select_parser(request, parsers)
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class _Base(APIView):
     # Our encoders build the HttpResponse themselves; DRF parses, authenticates and maps errors.
     permission_classes: list = []
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _NoNegotiation
 
     def http_method_not_allowed(self, request, *args, **kwargs):
         return self.dispatch_call(request, *args, **kwargs)

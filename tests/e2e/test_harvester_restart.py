@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.
 @pytest.fixture
 def site(live_server, tmp_path):
     install_trf(settings.PANDA_TRF_DIR)
-    return make_site(tmp_path, live_server.url, timefloor=1)
+    return make_site(tmp_path, live_server.url)  # one job per pilot: many pilots
 
 
 def test_a_harvester_killed_and_restarted_resumes_its_pilots_and_every_job_runs_once(site, tmp_path):
@@ -50,6 +50,7 @@ def test_a_harvester_killed_and_restarted_resumes_its_pilots_and_every_job_runs_
 
         second.start()
         run_until_jobs_final(pandaids, timeout=400, log=lambda: first.log() + second.log())
+        wait_until(lambda: live_workers(config_path) == 0, timeout=120, what="pilots ending", output=second.log)
     finally:
         second.stop()
         kill_leftover_workers(config_path)

@@ -302,9 +302,23 @@ def _has_params(job: Job) -> bool:
     return True
 
 
+_FILE_ATTNAMES = [f.attname for f in JobFile._meta.concrete_fields]
+# A fixed statement (the ORM would compile it anew on every call, which costs more than running it).
+_FILES_SQL = "SELECT {columns} FROM {table} WHERE pandaid IN ({{ids}}) ORDER BY row_id".format(
+    columns=", ".join(connection.ops.quote_name(f.column) for f in JobFile._meta.concrete_fields),
+    table=JobFile._meta.db_table,
+)
+
+
 def _files_by_job(pandaids: list[int]) -> dict[int, list[JobFile]]:
     files: dict[int, list[JobFile]] = {pandaid: [] for pandaid in pandaids}
-    for file in JobFile.objects.filter(job_id__in=pandaids).order_by("row_id"):
+    if not pandaids:
+        return files
+    with connection.cursor() as cursor:
+        cursor.execute(_FILES_SQL.format(ids=", ".join(["%s"] * len(pandaids))), pandaids)
+        rows = cursor.fetchall()
+    for row in rows:
+        file = JobFile.from_db(connection.alias, _FILE_ATTNAMES, row)
         files[file.job_id].append(file)
     return files
 
