@@ -100,6 +100,15 @@ class Communicator:
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise CommunicationError(f"{path}: {exc}") from None
 
+    def download(self, url: str) -> bytes:
+        """A file the pilot would download itself (a transformation), for a pilot that cannot."""
+        request = urllib.request.Request(url, headers={"User-Agent": self.user_agent})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self._context) as response:
+                return response.read()
+        except (urllib.error.URLError, OSError) as exc:
+            raise CommunicationError(f"{url}: {exc}") from None
+
     # --- the calls Harvester makes -----------------------------------------------------------------
 
     def is_alive(self) -> bool:

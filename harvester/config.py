@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -84,6 +85,8 @@ class Config:
     kill_grace_seconds: float = 10.0
     http_timeout: float = 60.0
     commands_bulk_size: int = 20
+    token_refresh_command: list[str] = field(default_factory=list)
+    token_refresh_seconds: float = 3600.0
     pilot: PilotConfig = field(default_factory=PilotConfig)
     queues: dict[str, QueueConfig] = field(default_factory=dict)
     path: str = ""
@@ -110,6 +113,8 @@ _HARVESTER_KEYS = {
     "kill_grace_seconds": ("kill_grace_seconds", float),
     "http_timeout": ("http_timeout", float),
     "commands_bulk_size": ("commands_bulk_size", int),
+    "token_refresh_command": ("token_refresh_command", list),
+    "token_refresh_seconds": ("token_refresh_seconds", float),
 }
 _QUEUE_KEYS = {
     "mode": ("mode", str),
@@ -151,11 +156,19 @@ def _section(data: dict, name: str) -> dict:
     return value
 
 
+_VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def expand(value: str) -> str:
+    """``${NAME}`` and ``${NAME:-default}`` from the environment, so one file serves several set-ups."""
+    return _VARIABLE.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
+
+
 def _resolve(base: str, path: str) -> str:
     """Relative paths in the file are relative to the file, so the service can start from anywhere."""
     if not path:
         return path
-    path = os.path.expanduser(os.path.expandvars(path))
+    path = os.path.expanduser(expand(path))
     return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
 
 
@@ -207,7 +220,7 @@ def config_from_dict(data: dict, *, base_dir: str = ".") -> Config:
     config = Config(**values)
     if len(config.harvester_id) > 50:
         raise ConfigError("harvester.harvester_id must have at most 50 characters")
-    config.server_url = config.server_url.rstrip("/")
+    config.server_url = expand(config.server_url).rstrip("/")
     for attribute in ("token_file", "ca_file", "database", "workdir"):
         setattr(config, attribute, _resolve(base_dir, getattr(config, attribute)))
     pilot = _section(data, "pilot")
@@ -223,7 +236,8 @@ def config_from_dict(data: dict, *, base_dir: str = ".") -> Config:
         else:
             raise ConfigError(f"pilot: unknown key {key!r}")
     config.pilot.pythonpath = _resolve(base_dir, config.pilot.pythonpath)
-    config.pilot.url = (config.pilot.url or config.server_url).rstrip("/")
+    config.pilot.url = (expand(config.pilot.url) or config.server_url).rstrip("/")
+    config.pilot.python = expand(config.pilot.python)
     queues = _section(data, "queues")
     if not queues:
         raise ConfigError("at least one [queues.<name>] is required")

@@ -41,6 +41,8 @@ def pilot_arguments(config: Config, queue: QueueConfig, worker: WorkSpec) -> lis
             "--harvester-datadir", worker.access_point,
             "--queuedata-url", os.path.join(worker.access_point, QUEUEDATA_FILE),
             "--storagedata-url", os.path.join(worker.access_point, STORAGEDATA_FILE),
+            # Transformations are checked against the server's URL, then copied from the access point.
+            "--baseurls", config.pilot.url,
         ]  # fmt: skip
     else:
         args += ["--url", config.pilot.url, "-d"]

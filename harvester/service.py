@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from harvester.agents.commands import commands_run
+from harvester.agents.credmanager import credmanager_run
 from harvester.agents.fetcher import fetcher_run
 from harvester.agents.monitor import monitor_run
 from harvester.agents.propagator import propagator_run
@@ -63,6 +64,7 @@ class Service:
     def agents(self) -> list[tuple[str, Callable[[], object]]]:
         h = self.harvester
         return [
+            ("credmanager", lambda: credmanager_run(h)),
             ("commands", lambda: commands_run(h, started=self.started)),
             ("fetcher", lambda: fetcher_run(h)),
             ("submitter", lambda: submitter_run(h)),

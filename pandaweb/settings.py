@@ -151,6 +151,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# The wire APIs (pilots, Harvester, clients) have no browser session, cookies or frames: their
+# requests skip the browser middleware (see pandaweb/wsgi.py), which is a fifth of a heartbeat's cost.
+API_MIDDLEWARE = ["django.middleware.security.SecurityMiddleware"]
+API_PATH_PREFIXES = ("/server/panda/", "/api/", "/cache/", "/cric/", "/trf/", "/auth/")
 
 ROOT_URLCONF = "pandaweb.urls"
 WSGI_APPLICATION = "pandaweb.wsgi.application"

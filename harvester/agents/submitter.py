@@ -8,6 +8,7 @@ worker (``find_worker``) and the worker is submitted again only when it does not
 from __future__ import annotations
 
 import logging
+import os
 
 from harvester import messenger
 from harvester.agents.adjuster import new_workers_count
@@ -131,8 +132,27 @@ def _feed(h: Harvester, queue: QueueConfig, workers: list[WorkSpec]) -> None:
             continue
         if queue.shared_fs:
             messenger.feed_jobs_shared_fs(worker.access_point, jobs, queuedata=documents[0], storagedata=documents[1])
+            for job in jobs:
+                _place_transformation(h, worker.access_point, str(job.get("transformation") or ""))
         else:
             messenger.feed_job_push(worker.access_point, jobs[0])
+
+
+def _place_transformation(h: Harvester, access_point: str, url: str) -> None:
+    """The pilot copies ``<HARVESTER_WORKDIR>/<name>`` instead of downloading the transformation."""
+    if not url.startswith(("http://", "https://")):
+        return
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    path = os.path.join(access_point, name)
+    if not name or os.path.exists(path):
+        return
+    try:
+        data = h.comm.download(url)
+    except CommunicationError as exc:
+        log.warning("cannot fetch the transformation %s: %s", url, exc)
+        return
+    with open(path, "wb") as handle:
+        handle.write(data)
 
 
 def _documents(h: Harvester, queue: QueueConfig) -> tuple[dict | None, dict | None]:

@@ -125,6 +125,8 @@ class LocalPlugin:
             worker.native_status = "exited"
             worker.error_code = error
             worker.end_time = worker.end_time or utcnow()
+            if worker.kill_requested:
+                return W.CANCELLED, f"killed by Harvester (pilot exit code {exit_code})"
             return status, diag
         if self._alive(worker):
             worker.native_status = "running"

@@ -139,12 +139,12 @@ def run_until_jobs_final(pandaids: list[int], *, timeout: float, on_poll=None, w
     while time.monotonic() < deadline:
         try:
             adder_run()
+            if on_poll is not None:
+                on_poll()
+            statuses = set(Job.objects.filter(pandaid__in=pandaids).values_list("jobstatus", flat=True))
         except OperationalError:
-            pass  # SQLite's shared test database is busy with the live server: next poll
-        if on_poll is not None:
-            on_poll()
-        statuses = set(Job.objects.filter(pandaid__in=pandaids).values_list("jobstatus", flat=True))
-        if statuses <= final:
+            statuses = None  # SQLite's shared test database is busy with the live server: next poll
+        if statuses is not None and statuses <= final:
             return
         time.sleep(0.5)
     counts = {}

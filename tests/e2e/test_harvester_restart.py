@@ -65,8 +65,10 @@ def test_a_harvester_killed_and_restarted_resumes_its_pilots_and_every_job_runs_
     assert all(statuses[worker_id] == "finished" for worker_id in orphans), statuses
     assert len(statuses) == len(set(statuses))  # worker IDs never reused
     wait_until(
-        lambda: set(Worker.objects.filter(harvesterid=HARVESTER_ID, workerid__in=orphans).values_list("status", flat=True))
-        == {"finished"},
+        lambda: (
+            set(Worker.objects.filter(harvesterid=HARVESTER_ID, workerid__in=orphans).values_list("status", flat=True))
+            == {"finished"}
+        ),
         timeout=60,
         what="the orphans reported finished",
         output=second.log,

@@ -19,9 +19,7 @@ from pathlib import Path
 BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "sinfo")
 MISSING = [name for name in BINARIES if shutil.which(name) is None]
 SKIP_REASON = (
-    "needs a local Slurm: apt-get install -y slurm-wlm munge (missing: " + ", ".join(MISSING) + ")"
-    if MISSING
-    else ""
+    "needs a local Slurm: apt-get install -y slurm-wlm munge (missing: " + ", ".join(MISSING) + ")" if MISSING else ""
 )
 
 
@@ -134,6 +132,8 @@ def _wait(predicate, what: str, cluster: SlurmCluster, timeout: float = 60) -> N
             return
         for process in cluster.processes:
             if process.poll() is not None:
-                raise RuntimeError(f"{process.args[0]} exited: {cluster.log('daemons.out')}{cluster.log('slurmctld.log')}")
+                raise RuntimeError(
+                    f"{process.args[0]} exited: {cluster.log('daemons.out')}{cluster.log('slurmctld.log')}"
+                )
         time.sleep(0.5)
     raise RuntimeError(f"timed out waiting for {what}: {cluster.log('slurmctld.log')}{cluster.log('slurmd.log')}")

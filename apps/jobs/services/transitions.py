@@ -38,21 +38,24 @@ def job_change_status(
     now = utcnow()
     values = truncate_diags({"statechangetime": now, **(changes or {}), "jobstatus": new})
     guard = {"modificationtime": job.modificationtime} if unchanged_since else {}
-    with transaction.atomic():
+    # No savepoint when nested: nothing inside raises on the expected paths (a lost race is
+    # reported after the block), so the caller's transaction is never left needing a rollback.
+    with transaction.atomic(savepoint=False):
         rows = conditional_status_update(
             Job.objects.filter(pandaid=job.pandaid, **guard), status_field="jobstatus", expected=[old], changes=values
         )
-        if rows != 1:
-            raise StaleStatus("job", job.pandaid, [old])
-        JobStatusLog.objects.create(
-            pandaid=job.pandaid,
-            modificationtime=now,
-            oldstatus=old,
-            jobstatus=new,
-            computingsite=values.get("computingsite", job.computingsite),
-            prodsourcelabel=job.prodsourcelabel,
-            reason=reason[:250],
-        )
+        if rows == 1:
+            JobStatusLog.objects.create(
+                pandaid=job.pandaid,
+                modificationtime=now,
+                oldstatus=old,
+                jobstatus=new,
+                computingsite=values.get("computingsite", job.computingsite),
+                prodsourcelabel=job.prodsourcelabel,
+                reason=reason[:250],
+            )
+    if rows != 1:
+        raise StaleStatus("job", job.pandaid, [old])
     for field, value in values.items():
         setattr(job, field, value)
     return job

@@ -1,0 +1,107 @@
+import json
+
+import pytest
+
+from harvester.config import ConfigError, config_from_dict, config_load
+
+TOML = """
+[harvester]
+harvester_id = "site-harvester"
+server_url = "https://panda.example.org:25443/"
+token_file = "secrets/token"
+database = "state/harvester.sqlite3"
+workdir = "/scratch/workers"
+
+[pilot]
+pythonpath = "../src"
+extra_args = ["-b"]
+env = { PILOT_NOKILL = "1" }
+
+[queues.SITE_UCORE]
+plugin = { name = "slurm", partition = "grid" }
+mode = "PULL"
+maxWorkers = 100
+nQueueLimitWorker = 20
+resourceType = "SCORE"
+
+[queues.SITE_PUSH]
+mode = "push"
+nQueueLimitJob = 5
+truePilot = true
+"""
+
+
+def test_a_toml_file_configures_the_instance_the_pilots_and_every_queue(tmp_path):
+    path = tmp_path / "etc" / "harvester.toml"
+    path.parent.mkdir()
+    path.write_text(TOML)
+
+    config = config_load(str(path))
+
+    assert (config.harvester_id, config.server_url) == ("site-harvester", "https://panda.example.org:25443")
+    assert config.token_file == str(tmp_path / "etc" / "secrets" / "token")  # relative to the file
+    assert config.database == str(tmp_path / "etc" / "state" / "harvester.sqlite3")
+    assert config.workdir == "/scratch/workers"
+    assert config.pilot.pythonpath == str(tmp_path / "src")
+    assert config.pilot.url == "https://panda.example.org:25443"  # pilots use the server by default
+    assert (config.pilot.extra_args, config.pilot.env) == (["-b"], {"PILOT_NOKILL": "1"})
+    ucore = config.queue("SITE_UCORE")
+    assert (ucore.plugin, ucore.plugin_args, ucore.mode) == ("slurm", {"partition": "grid"}, "PULL")
+    assert (ucore.max_workers, ucore.n_queue_limit_worker, ucore.resource_type) == (100, 20, "SCORE")
+    push = config.queue("SITE_PUSH")
+    assert (push.plugin, push.mode, push.n_queue_limit_job, push.pull) == ("local", "PUSH", 5, False)
+
+
+def test_a_json_file_works_the_same(tmp_path):
+    path = tmp_path / "harvester.json"
+    path.write_text(
+        json.dumps(
+            {
+                "harvester": {"harvester_id": "h", "server_url": "http://127.0.0.1:8000"},
+                "queues": {"Q": {"mode": "SHARED_FS"}},
+            }
+        )
+    )
+
+    config = config_load(str(path))
+
+    assert config.queue("Q").shared_fs
+    assert config.database == str(tmp_path / "harvester.sqlite3")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"harvester": {"server_url": "http://x"}}, "harvester.harvester_id is required"),
+        ({"harvester": {"harvester_id": "h"}}, "harvester.server_url is required"),
+        ({"harvester": {"harvester_id": "h" * 51, "server_url": "http://x"}}, "at most 50 characters"),
+        ({"harvester": {"harvester_id": "h", "server_url": "http://x", "cycle": 1}}, "unknown key 'cycle'"),
+        ({"harvester": {"harvester_id": "h", "server_url": "http://x", "cycle_seconds": "fast"}}, "must be a float"),
+        ({"queues": {}}, "at least one"),
+        ({"queues": {"Q": {"mode": "PULLING"}}}, "mode must be one of"),
+        ({"queues": {"Q": {"maxWorkers": "10"}}}, "queues.Q.maxWorkers must be a int"),
+        ({"queues": {"Q": {"maxWorkers": True}}}, "queues.Q.maxWorkers must be a int"),
+        ({"queues": {"Q": {"maxWorkers": -1}}}, "must not be negative"),
+        ({"queues": {"Q": {"nQueueLimitWorkers": 1}}}, "unknown key 'nQueueLimitWorkers'"),
+        ({"queues": {"Q": {"plugin": {"partition": "x"}}}}, "plugin name"),
+        ({"queues": {"Q": {"pilotType": "XX"}}}, "pilotType"),
+        ({"queues": {"Q": {"runMode": "master"}}}, "runMode"),
+        ({"queues": {"Q": {"pilotArgs": "-b"}}}, "list of strings"),
+        ({"pilot": {"env": {"A": 1}}}, "pilot.env"),
+        ({"pilot": {"interpreter": "python"}}, "unknown key 'interpreter'"),
+    ],
+)
+def test_a_bad_configuration_is_refused_with_the_key_named(change, message):
+    data = {"harvester": {"harvester_id": "h", "server_url": "http://127.0.0.1"}, "queues": {"Q": {}}}
+    data.update(change)
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(data)
+
+
+def test_an_unreadable_or_malformed_file_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        config_load(str(tmp_path / "missing.toml"))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[harvester\n")
+    with pytest.raises(ConfigError, match="bad.toml"):
+        config_load(str(bad))
