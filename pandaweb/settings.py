@@ -153,7 +153,8 @@ MIDDLEWARE = [
 ]
 # The wire APIs (pilots, Harvester, clients) have no browser session, cookies or frames: their
 # requests skip the browser middleware (see pandaweb/wsgi.py), which is a fifth of a heartbeat's cost.
-API_MIDDLEWARE = ["django.middleware.security.SecurityMiddleware"]
+# CommonMiddleware stays: it sets Content-Length, which pilots and Harvester read.
+API_MIDDLEWARE = ["django.middleware.security.SecurityMiddleware", "django.middleware.common.CommonMiddleware"]
 API_PATH_PREFIXES = ("/server/panda/", "/api/", "/cache/", "/cric/", "/trf/", "/auth/")
 
 ROOT_URLCONF = "pandaweb.urls"

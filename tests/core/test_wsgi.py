@@ -30,6 +30,7 @@ def test_the_wire_apis_are_served_without_the_browser_middleware():
     status, headers, body = call("/server/panda/isAlive")
 
     assert (status, body) == ("200 OK", b"alive=yes")
+    assert headers["Content-Length"] == "9"
     assert "X-Frame-Options" not in headers
 
 

@@ -18,6 +18,7 @@ from harvester.config import Config, config_from_dict
 from harvester.store import Store
 
 STAND_IN = """#!/bin/sh
+echo $$ > stand_in.pid
 echo "$@" > args.txt
 env > env.txt
 if [ -n "$STAND_IN_CHILD" ]; then sleep 600 & echo $! > child.pid; fi

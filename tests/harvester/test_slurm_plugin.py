@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from harvester.plugins.local import process_identity
 from harvester.plugins.slurm import SlurmPlugin
 from harvester.store import WorkSpec
 from tests.harvester.conftest import harvester_config, wait_for
@@ -69,6 +70,8 @@ def test_a_worker_is_running_then_cancelled_by_scancel(tmp_path, slurm):
 
     assert plugin.kill_worker(worker) == (True, "cancelled")
     wait_for(lambda: status_of(plugin, worker) == "cancelled", timeout=60, what="the batch job to be cancelled")
+    pilot = int((Path(worker.access_point) / "stand_in.pid").read_text())
+    wait_for(lambda: process_identity(pilot) is None, timeout=60, what="Slurm to end the pilot process")
     assert plugin.kill_worker(worker)[0]  # again: nothing to do
     assert plugin.sweep_worker(worker) == (True, "")
     assert not Path(worker.access_point).exists()
