@@ -83,6 +83,8 @@ class Config:
     keep_finished_hours: float = 1.0
     keep_failed_hours: float = 24.0
     kill_grace_seconds: float = 10.0
+    # A throw-away instance (the quick start) ends its workers when it stops instead of leaving them running.
+    kill_workers_on_stop: bool = False
     http_timeout: float = 60.0
     commands_bulk_size: int = 20
     token_refresh_command: list[str] = field(default_factory=list)
@@ -111,6 +113,7 @@ _HARVESTER_KEYS = {
     "keep_finished_hours": ("keep_finished_hours", float),
     "keep_failed_hours": ("keep_failed_hours", float),
     "kill_grace_seconds": ("kill_grace_seconds", float),
+    "kill_workers_on_stop": ("kill_workers_on_stop", bool),
     "http_timeout": ("http_timeout", float),
     "commands_bulk_size": ("commands_bulk_size", int),
     "token_refresh_command": ("token_refresh_command", list),

@@ -3,7 +3,9 @@
 Agents run sequentially in one process: each cycle is short (a few HTTP calls and local process or
 batch-system queries) and sequential agents never race on the store. A failing agent is logged and
 the cycle goes on; the next cycle retries. Stopping the service (SIGTERM, SIGINT) leaves the workers
-running: the next start resumes them from the store.
+running: the next start resumes them from the store; with ``kill_workers_on_stop`` it kills them
+first and tells the server (once, best effort: what the server does not get now is sent by the next
+start).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from harvester.agents.fetcher import fetcher_run
 from harvester.agents.monitor import monitor_run
 from harvester.agents.propagator import propagator_run
 from harvester.agents.submitter import submitter_run
-from harvester.agents.sweeper import sweeper_run
+from harvester.agents.sweeper import sweeper_kill_all, sweeper_run
 from harvester.config import Config
 from harvester.context import Harvester
 from harvester.store import utcnow
@@ -95,7 +97,19 @@ class Service:
             if max_cycles is not None and self.cycles >= max_cycles:
                 break
             self.stop.wait(self.config.cycle_seconds)
+        if self.stop.is_set() and self.config.kill_workers_on_stop:
+            self.kill_workers()
         log.info("Harvester %s stopped after %s cycles", self.config.harvester_id, self.cycles)
+
+    def kill_workers(self) -> None:
+        h = self.harvester
+        try:
+            killed = sweeper_kill_all(h, reason="killed by Harvester: the service stopped")
+            log.info("stopping: killed %s worker(s)", killed)
+            if killed:
+                propagator_run(h)
+        except Exception:
+            log.exception("stopping: killing the workers failed")
 
     def close(self) -> None:
         self.harvester.close()

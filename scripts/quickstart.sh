@@ -2,9 +2,11 @@
 # Quick start (`make demo`): install, migrate, load the demo grid, then run in the foreground
 #   - gunicorn (pandaweb.wsgi, 2 workers) on 127.0.0.1:$PANDA_PORT (default 8000),
 #   - one Celery worker with embedded beat (the periodic agents) on the configured broker,
-#   - the demo-jobs loop that keeps DEMO_QUEUE and DEMO_QUEUE_MCORE supplied with activated jobs.
+#   - the demo-jobs loop that keeps DEMO_QUEUE and DEMO_QUEUE_MCORE supplied with runnable activated jobs,
+#   - Harvester (harvester/demo.toml), which starts real pilots on this machine for those jobs.
 # With no environment everything runs on var/panda.sqlite3 and the filesystem broker under var/.
-# Ctrl-C (or SIGTERM to this script) stops exactly the processes started here, by pid.
+# Ctrl-C (or SIGTERM to this script) stops exactly the processes started here, by pid; Harvester
+# kills its pilots before it exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +18,8 @@ py=.venv/bin/python
 export PYTHONUNBUFFERED=1
 # No nginx in front here: let Django serve the collected static files (the admin's CSS).
 export PANDA_SERVE_STATIC=${PANDA_SERVE_STATIC:-true}
+# The Adder finalises the jobs the pilots report; every 20 s (not 240) so demo jobs finish promptly.
+export PANDA_BEAT_RUN_ADDER=${PANDA_BEAT_RUN_ADDER:-20}
 
 bash scripts/install.sh
 
@@ -26,8 +30,10 @@ s.bind(('$host', $port))" 2>/dev/null; then
 fi
 
 var_dir=$("$py" -c 'import os; os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pandaweb.settings")
-from django.conf import settings; print(settings.VAR_DIR)')
+from django.conf import settings; print(settings.VAR_DIR.resolve())')
 token_file="$var_dir/demo-pilot.token"
+# The demo transformation (run_demo.sh, installed by demo_jobs) is served from here as /trf/demo/.
+export PANDA_TRF_DIR=${PANDA_TRF_DIR:-$var_dir/trf}
 
 database=${DATABASE_URL:-sqlite: $var_dir/panda.sqlite3}
 echo "==> migrating ($(echo "$database" | sed -E 's#//[^@/]*@#//***@#'))"
@@ -40,6 +46,8 @@ echo "==> collecting static files"
 pids=()
 stopping=0
 
+harvester_pid=""
+
 stop_all() {
     # Runs once, on Ctrl-C, SIGTERM, a child that exits, or any error.
     [ "$stopping" = 1 ] && return
@@ -48,6 +56,15 @@ stop_all() {
     [ ${#pids[@]} -eq 0 ] && return
     echo
     echo "==> stopping (pids ${pids[*]})"
+    # Harvester first, while the server can still take the pilots' last words: it kills its pilots
+    # (SIGTERM, SIGKILL after kill_grace_seconds) and reports them before it exits.
+    if [ -n "$harvester_pid" ] && kill -TERM "$harvester_pid" 2>/dev/null; then
+        echo "==> Harvester (pid $harvester_pid) is stopping its pilots"
+        for _ in $(seq 1 125); do
+            kill -0 "$harvester_pid" 2>/dev/null || break
+            sleep 0.2
+        done
+    fi
     for pid in "${pids[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
     done
@@ -79,7 +96,13 @@ trap stop_all EXIT
 pids+=($!)
 .venv/bin/celery -A pandaweb worker -B --concurrency 1 --loglevel INFO --hostname "panda-demo@%h" &
 pids+=($!)
-"$py" manage.py demo_jobs --interval "$interval" &
+"$py" manage.py demo_jobs --interval "$interval" --server-url "$url" &
+pids+=($!)
+# Pilots run "$PWD/.venv/bin/python -m pilot" with the demo pilot token; its log and the pilots' output
+# (pilot.stdout in each worker's directory) are under $var_dir.
+PANDA_PORT="$port" PANDA_VAR_DIR="$var_dir" PANDA_PILOT_PYTHON="$PWD/.venv/bin/python" \
+    "$py" -m harvester run -c harvester/demo.toml --log-file "$var_dir/harvester.log" &
+harvester_pid=$!
 pids+=($!)
 
 # Announce the URL only once the server answers (or give up if gunicorn died, e.g. port taken).
@@ -95,6 +118,11 @@ for _ in $(seq 1 150); do
       $url/admin/                                   admin (create a login: $py manage.py createsuperuser)
     Pilot token (production role): $token_file
     Fetch a job:  curl -H "Authorization: Bearer \$(cat $token_file)" -d siteName=DEMO_QUEUE $url/server/panda/getJob
+    Harvester log: $var_dir/harvester.log
+    Pilots:        $var_dir/harvester/workers/<worker id>/pilot.stdout
+    Storage (SE):  $var_dir/demo-se
+    Jobs go activated -> sent -> starting -> running -> holding -> finished in a minute or two;
+    every demo_jobs line below counts them by status.
     Press Ctrl-C to stop (or: kill $$).
 
 EOT
@@ -104,7 +132,7 @@ EOT
     sleep 0.2
 done
 
-# Stay in the foreground until a signal arrives or any of the three exits on its own.
+# Stay in the foreground until a signal arrives or any of the four exits on its own.
 status=0
 wait -n "${pids[@]}" || status=$?
 if [ "$stopping" = 0 ]; then

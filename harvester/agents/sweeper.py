@@ -1,7 +1,8 @@
 """Sweeper: kill the workers that must stop and clean up after the ones that ended.
 
 Kills come from server commands, from the server's ``tobekilled`` for a push job, and from the
-queue's time limits (``maxQueuedTime`` in the batch system, ``maxWalltime`` running). Ended workers
+queue's time limits (``maxQueuedTime`` in the batch system, ``maxWalltime`` running), and — with
+``kill_workers_on_stop`` — from the service stopping (:func:`sweeper_kill_all`). Ended workers
 whose last state reached the server are swept (access point removed) after ``keep_finished_hours``
 (finished) or ``keep_failed_hours`` (failed, cancelled, missed), and the jobs they held forgotten.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from harvester.context import Harvester
 from harvester.states import FINAL, HELD, LIVE, QUEUED
@@ -44,21 +46,45 @@ def _request_overtime_kills(h: Harvester) -> None:
 
 def _kill(h: Harvester) -> None:
     for worker in h.store.workers(statuses=LIVE, kill_requested=True):
-        if worker.status == W.PENDING and not worker.batch_id and not h.plugin(worker).find_worker(worker):
-            ok, diag = True, "killed before submission"
-        else:
-            ok, diag = h.plugin(worker).kill_worker(worker)
-        if not ok:
-            log.warning("worker %s: kill failed: %s", worker.worker_id, diag)
-            continue
-        log.info("worker %s killed (%s)", worker.worker_id, diag)
-        h.store.worker_update(
-            worker.worker_id,
-            status=W.CANCELLED,
-            end_time=worker.end_time or utcnow(),
-            diag=(worker.diag or f"killed by Harvester: {diag}")[:500],
-            to_propagate=True,
-        )
+        _killed(h, worker, *_kill_one(h, worker))
+
+
+def sweeper_kill_all(h: Harvester, *, reason: str) -> int:
+    """Kill every live worker at once; returns how many were ended.
+
+    The plugin calls run in parallel threads (they only signal processes or run batch commands; the
+    store is written from this thread), so stopping takes one kill grace period, not one per worker.
+    """
+    workers = h.store.workers(statuses=LIVE)
+    for worker in workers:
+        h.store.worker_update(worker.worker_id, kill_requested=True)
+        worker.diag = worker.diag or reason
+    if not workers:
+        return 0
+    with ThreadPoolExecutor(max_workers=min(len(workers), 32), thread_name_prefix="kill") as pool:
+        outcomes = list(pool.map(lambda worker: _kill_one(h, worker), workers))
+    return sum(_killed(h, worker, ok, diag) for worker, (ok, diag) in zip(workers, outcomes, strict=True))
+
+
+def _kill_one(h: Harvester, worker: WorkSpec) -> tuple[bool, str]:
+    if worker.status == W.PENDING and not worker.batch_id and not h.plugin(worker).find_worker(worker):
+        return True, "killed before submission"
+    return h.plugin(worker).kill_worker(worker)
+
+
+def _killed(h: Harvester, worker: WorkSpec, ok: bool, diag: str) -> bool:
+    if not ok:
+        log.warning("worker %s: kill failed: %s", worker.worker_id, diag)
+        return False
+    log.info("worker %s killed (%s)", worker.worker_id, diag)
+    h.store.worker_update(
+        worker.worker_id,
+        status=W.CANCELLED,
+        end_time=worker.end_time or utcnow(),
+        diag=(worker.diag or f"killed by Harvester: {diag}")[:500],
+        to_propagate=True,
+    )
+    return True
 
 
 def _keep_for(h: Harvester, worker: WorkSpec) -> dt.timedelta:

@@ -46,7 +46,7 @@ def test_load_demo_grid_creates_the_site_queues_storage_resource_types_and_pilot
     queue = PandaQueue.objects.get(name="DEMO_QUEUE")
     mcore = PandaQueue.objects.get(name="DEMO_QUEUE_MCORE")
     assert queue.site.name == mcore.site.name == "DEMO_SITE"
-    assert (queue.type, queue.workflow, queue.corecount, list(queue.copytools)) == ("unified", "pull", 1, ["mv"])
+    assert (queue.type, queue.workflow, queue.corecount, list(queue.copytools)) == ("unified", "pull", 1, ["posix"])
     assert (mcore.corecount, mcore.workflow) == (8, "pull")
     assert queue.astorages["pw"] == ["DEMO_SITE_DATADISK"]
     endpoint = StorageEndpoint.objects.get(name="DEMO_SITE_DATADISK")

@@ -1,20 +1,35 @@
-"""Keep the demo queues supplied with activated jobs (quick start, until Harvester lands)."""
+"""Keep the demo queues supplied with runnable activated jobs (the quick start's stand-in for JEDI)."""
 
 import logging
+import os
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
 
-from apps.jobs.services.demo import DEMO_QUEUES, DEMO_TRANSFORMATION, DemoQueueMissing, demo_jobs_create
+from apps.jobs.selectors.demo import demo_job_counts
+from apps.jobs.services.demo import (
+    DEMO_EVENTS,
+    DEMO_QUEUES,
+    DemoQueueMissing,
+    DemoStorageMissing,
+    demo_jobs_create,
+    demo_transformation_url,
+)
 
 logger = logging.getLogger(__name__)
 
 
+def default_server_url() -> str:
+    # The quick start's gunicorn: 127.0.0.1:$PANDA_PORT.
+    return f"http://127.0.0.1:{os.environ.get('PANDA_PORT') or 8000}"
+
+
 class Command(BaseCommand):
     help = (
-        "Create a few realistic activated production jobs on the demo queues every --interval seconds; "
-        "a queue that already holds --max-waiting activated jobs is skipped."
+        "Create a few realistic, runnable activated production jobs on the demo queues every --interval "
+        "seconds (inputs placed on the queue's storage endpoint, transformation run_demo.sh served from "
+        "PANDA_TRF_DIR); a queue that already holds --max-waiting activated jobs is skipped."
     )
 
     def add_arguments(self, parser):
@@ -31,35 +46,59 @@ class Command(BaseCommand):
             metavar="NAME",
             help=f"PanDA queue to feed (repeatable; default {' and '.join(DEMO_QUEUES)})",
         )
-        parser.add_argument("--transformation", default=DEMO_TRANSFORMATION, help="transformation the jobs run")
+        parser.add_argument(
+            "--server-url",
+            default=None,
+            help="the server URL the pilots use; the transformation is downloaded from it "
+            "(default http://127.0.0.1:$PANDA_PORT, port 8000 when unset)",
+        )
+        parser.add_argument(
+            "--transformation",
+            default=None,
+            help=f"transformation the jobs run instead of {demo_transformation_url('<server-url>')}",
+        )
+        parser.add_argument(
+            "--max-events",
+            type=int,
+            default=DEMO_EVENTS,
+            help=f"events per job; the demo payload simulates 20 a second (default {DEMO_EVENTS})",
+        )
 
     def handle(self, *args, **options):
         if options["interval"] <= 0:
             raise CommandError("--interval must be positive")
         if options["per_queue"] < 1 or options["max_waiting"] < 1:
             raise CommandError("--per-queue and --max-waiting must be at least 1")
+        if options["max_events"] < 0:
+            raise CommandError("--max-events must not be negative")
+        server_url = options["server_url"] or default_server_url()
+        if not server_url.startswith(("http://", "https://")):
+            raise CommandError("--server-url must start with http:// or https://")
         queues = tuple(options["queues"] or DEMO_QUEUES)
         try:
-            self.run_round(queues, options)
+            self.run_round(queues, options, server_url)
             while not options["once"]:
                 time.sleep(options["interval"])
                 try:
-                    self.run_round(queues, options)
+                    self.run_round(queues, options, server_url)
                 except DatabaseError as exc:
                     # A busy SQLite file or a restarting database must not end the demo loop;
                     # a broken connection is dropped here and reopened by the next round.
                     logger.warning("demo_jobs round failed, retrying next round: %s", exc)
                     close_old_connections()
-        except DemoQueueMissing as exc:
+        except (DemoQueueMissing, DemoStorageMissing) as exc:
             raise CommandError(str(exc)) from exc
         except KeyboardInterrupt:
             pass
 
-    def run_round(self, queues: tuple[str, ...], options: dict) -> None:
+    def run_round(self, queues: tuple[str, ...], options: dict, server_url: str) -> None:
         result = demo_jobs_create(
             queues=queues,
             per_queue=options["per_queue"],
             max_waiting=options["max_waiting"],
+            server_url=server_url,
             transformation=options["transformation"],
+            max_events=options["max_events"],
         )
-        self.stdout.write(f"demo_jobs: {result.summary()}")
+        counts = ", ".join(f"{status} {n}" for status, n in demo_job_counts(queues=queues).items())
+        self.stdout.write(f"demo_jobs: {result.summary()} | jobs on the demo queues: {counts}")
