@@ -1,6 +1,8 @@
 """Interim API tokens for robots and people (until the IAM issue brings OIDC tokens)."""
 
 import datetime as dt
+import os
+from pathlib import Path
 
 from django.db import transaction
 
@@ -37,3 +39,15 @@ def api_token_create(
         user.save()
         _, raw = ApiToken.issue(user=user, name=name, expires=expires)
     return user, raw, created
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Write a token file readable by its owner only (mode 0600, also when the file existed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        # O_CREAT keeps the mode of an existing file; force 0600 either way.
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.accounts.models import ApiToken, User, hash_token
-from apps.accounts.services.tokens import api_token_create
+from apps.accounts.services.tokens import api_token_create, write_secret
 from apps.sites.services.queues import LoadResult, queues_load
 from apps.sites.services.resource_types import resource_types_load
 from apps.sites.services.storage_endpoints import storage_endpoints_load
@@ -44,17 +44,6 @@ def _demo_json(path: Path, var_dir: Path):
     # Substituted in the text so that every nested occurrence gets the same, JSON-escaped value.
     text = path.read_text(encoding="utf-8").replace(VAR_PLACEHOLDER, json.dumps(str(var_dir))[1:-1])
     return json.loads(text)
-
-
-def write_secret(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        # O_CREAT keeps the mode of an existing file; force 0600 either way.
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
 
 
 def _token_still_valid(path: Path, user: User | None) -> bool:

@@ -1,12 +1,11 @@
 """Issue an interim API token for a (new or existing) user, e.g. a production pilot."""
 
 import datetime as dt
-import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.accounts.services.tokens import api_token_create
+from apps.accounts.services.tokens import api_token_create, write_secret
 from apps.core.timeutil import utcnow
 
 
@@ -55,13 +54,3 @@ class Command(BaseCommand):
         write_secret(output, raw + "\n")
         self.stderr.write(f"token written to {output}")
 
-
-def write_secret(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        # An existing file keeps its old mode through O_CREAT; force 0600 either way.
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
