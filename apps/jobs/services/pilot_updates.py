@@ -7,6 +7,7 @@ same-state heartbeats write no log row. A lost race (the row left the state we r
 once with a fresh read.
 """
 
+import functools
 import logging
 import math
 import re
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connections, transaction
 
 from apps.core.timeutil import WIRE_FORMAT, parse_wire_time, utcnow
 from apps.core.values import as_str, is_null
@@ -416,6 +417,12 @@ def _fast_path_allowed(fields: dict) -> bool:
     return batchid is None or _is_numeric_batch_id(batchid)
 
 
+@functools.cache
+def _assignment(name: str):
+    field = Job._meta.get_field(name)
+    return field, f'"{field.column}" = %s'
+
+
 def _running_heartbeat(*, pandaid: int, attemptnr: int | None, fields: dict, now) -> UpdateOutcome | None:
     """The common heartbeat (running -> running) as ONE conditional UPDATE ... RETURNING.
 
@@ -424,17 +431,18 @@ def _running_heartbeat(*, pandaid: int, attemptnr: int | None, fields: dict, now
     the general path (read, decide, apply).
     """
     values = {**fields, "modificationtime": now}
+    db = connections[DEFAULT_DB_ALIAS]  # one lookup: the proxy's per-attribute cost adds up here
     assignments, params = [], []
     for name, value in values.items():
-        field = Job._meta.get_field(name)
-        assignments.append(f"{connection.ops.quote_name(field.column)} = %s")
-        params.append(field.get_db_prep_save(value, connection))
+        field, assignment = _assignment(name)
+        assignments.append(assignment)
+        params.append(field.get_db_prep_save(value, db))
     sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE pandaid = %s AND jobstatus = %s"
     params += [pandaid, S.RUNNING.value]
     if attemptnr is not None:
         sql += " AND attemptnr = %s"
         params.append(attemptnr)
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(sql + " RETURNING specialhandling, commandtopilot", params)
         row = cursor.fetchone()
     if row is None:
