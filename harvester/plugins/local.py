@@ -43,6 +43,17 @@ def process_identity(pid: int) -> tuple[int, int] | None:
     return int(fields[2]), int(fields[19])
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether a live process is still in the group. Zombies do not count: the wrapper's orphans are
+    reaped by PID 1 or a subreaper, on their schedule, and a zombie holds nothing."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            identity = process_identity(int(entry))
+            if identity is not None and identity[0] == pgid:
+                return True
+    return False
+
+
 class LocalPlugin:
     name = "local"
 
@@ -145,7 +156,12 @@ class LocalPlugin:
 
     def kill_worker(self, worker: WorkSpec) -> tuple[bool, str]:
         """SIGTERM to the worker's process group, SIGKILL after the grace period; only while the PID
-        still names the process this plugin started."""
+        still names the process this plugin started.
+
+        The wrapper shell dies at once on SIGTERM while the pilot it started may take the grace period
+        to stop its payload and report, so the wait is for the whole group to be gone. A group ID is
+        not reused while the group has members, so after the PID check the group is still ours.
+        """
         if not self._alive(worker):
             return True, "not running"
         pid = worker.plugin_data["pid"]
@@ -157,14 +173,14 @@ class LocalPlugin:
             return False, f"cannot signal {pid}: {exc}"
         deadline = time.monotonic() + self.config.kill_grace_seconds
         while time.monotonic() < deadline:
-            if not self._alive(worker):
+            if not self._alive(worker) and not _group_alive(pid):
                 return True, "terminated"
             time.sleep(0.2)
-        if self._alive(worker):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._alive(worker)  # reaps the wrapper when it is our child
         return True, "killed"
 
     def sweep_worker(self, worker: WorkSpec) -> tuple[bool, str]:

@@ -2,7 +2,9 @@
 
 The stand-in replaces ``python`` in ``<python> -m pilot <arguments>``: it records its arguments and
 environment in the access point, sleeps ``STAND_IN_SLEEP`` seconds (with a child process in its
-group when ``STAND_IN_CHILD`` is set) and exits with ``STAND_IN_EXIT``, so the plugins can be
+group when ``STAND_IN_CHILD`` is set) and exits with ``STAND_IN_EXIT``; on SIGTERM it runs
+``STAND_IN_ON_TERM`` when set (a pilot that takes time to stop), or ignores the signal with
+``STAND_IN_IGNORE_TERM`` (a pilot stuck reporting to a server that is gone), so the plugins can be
 exercised against real processes and a real batch system without a server.
 """
 
@@ -21,6 +23,8 @@ STAND_IN = """#!/bin/sh
 echo $$ > stand_in.pid
 echo "$@" > args.txt
 env > env.txt
+if [ -n "$STAND_IN_ON_TERM" ]; then trap "$STAND_IN_ON_TERM" TERM; fi
+if [ -n "$STAND_IN_IGNORE_TERM" ]; then trap '' TERM; fi
 if [ -n "$STAND_IN_CHILD" ]; then sleep 600 & echo $! > child.pid; fi
 sleep "${STAND_IN_SLEEP:-0}"
 exit "${STAND_IN_EXIT:-0}"

@@ -1,8 +1,9 @@
 import json
+from pathlib import Path
 
 import pytest
 
-from harvester.config import ConfigError, config_from_dict, config_load
+from harvester.config import Config, ConfigError, config_from_dict, config_load
 
 TOML = """
 [harvester]
@@ -77,6 +78,7 @@ def test_a_json_file_works_the_same(tmp_path):
         ({"harvester": {"harvester_id": "h" * 51, "server_url": "http://x"}}, "at most 50 characters"),
         ({"harvester": {"harvester_id": "h", "server_url": "http://x", "cycle": 1}}, "unknown key 'cycle'"),
         ({"harvester": {"harvester_id": "h", "server_url": "http://x", "cycle_seconds": "fast"}}, "must be a float"),
+        ({"harvester": {"harvester_id": "h", "server_url": "http://x", "kill_workers_on_stop": 1}}, "must be a bool"),
         ({"queues": {}}, "at least one"),
         ({"queues": {"Q": {"mode": "PULLING"}}}, "mode must be one of"),
         ({"queues": {"Q": {"maxWorkers": "10"}}}, "queues.Q.maxWorkers must be a int"),
@@ -105,3 +107,16 @@ def test_an_unreadable_or_malformed_file_is_refused(tmp_path):
     bad.write_text("[harvester\n")
     with pytest.raises(ConfigError, match="bad.toml"):
         config_load(str(bad))
+
+
+def test_the_quick_starts_configuration_serves_the_demo_queues_and_kills_its_pilots_on_stop(monkeypatch):
+    monkeypatch.setenv("PANDA_PORT", "8799")
+    monkeypatch.setenv("PANDA_VAR_DIR", "/srv/demo/var")
+
+    config = config_load(str(Path(__file__).resolve().parents[2] / "harvester" / "demo.toml"))
+
+    assert set(config.queues) == {"DEMO_QUEUE", "DEMO_QUEUE_MCORE"}
+    assert config.server_url == config.pilot.url == "http://127.0.0.1:8799"
+    assert config.token_file == "/srv/demo/var/demo-pilot.token"
+    assert config.kill_workers_on_stop is True
+    assert Config.__dataclass_fields__["kill_workers_on_stop"].default is False

@@ -84,6 +84,37 @@ def test_killing_a_worker_stops_its_whole_process_group(tmp_path):
     assert settled(plugin, worker)[0] == "cancelled"
 
 
+def test_a_kill_waits_for_a_pilot_that_takes_time_to_stop_after_its_wrapper_is_gone(tmp_path):
+    # The wrapper shell dies at once on SIGTERM; the pilot still reports before it exits.
+    _, plugin, worker = submitted(
+        tmp_path, STAND_IN_SLEEP=600, STAND_IN_ON_TERM="sleep 1; echo stopped > stopped.txt; exit 143"
+    )
+    stand_in = int(wait_for(lambda: stand_in_pid(worker), what="the pilot to start"))
+
+    assert plugin.kill_worker(worker) == (True, "terminated")
+
+    assert (Path(worker.access_point) / "stopped.txt").read_text() == "stopped\n"
+    assert process_identity(stand_in) is None
+
+
+def test_a_pilot_that_does_not_stop_within_the_grace_period_is_killed_with_its_whole_group(tmp_path):
+    _, plugin, worker = submitted(tmp_path, STAND_IN_SLEEP=600, STAND_IN_IGNORE_TERM=1, STAND_IN_CHILD=1)
+    stand_in = int(wait_for(lambda: stand_in_pid(worker), what="the pilot to start"))
+    child_file = Path(worker.access_point) / "child.pid"
+    child = int(wait_for(lambda: child_file.exists() and child_file.read_text().strip(), what="the child"))
+
+    assert plugin.kill_worker(worker) == (True, "killed")
+
+    wait_for(lambda: process_identity(stand_in) is None, what="the pilot to go")
+    wait_for(lambda: process_identity(child) is None, what="the child to go")
+    assert process_identity(worker.plugin_data["pid"]) is None
+
+
+def stand_in_pid(worker: WorkSpec) -> str:
+    path = Path(worker.access_point) / "stand_in.pid"
+    return path.exists() and path.read_text().strip()
+
+
 def test_a_reused_pid_is_never_signalled(tmp_path):
     _, plugin, worker = submitted(tmp_path, STAND_IN_SLEEP=30)
     try:

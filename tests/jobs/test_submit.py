@@ -296,7 +296,6 @@ def test_a_submission_costs_bulk_queries_not_queries_per_job(user):
         assert many < 30
 
 
-
 def test_submitted_jobs_are_set_up_once_the_submission_commits(production, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         answer = submit(production, wire_job(computingSite="Q_SUBMIT", prodSourceLabel="managed", files=[]))

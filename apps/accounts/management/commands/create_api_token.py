@@ -53,4 +53,3 @@ class Command(BaseCommand):
             return
         write_secret(output, raw + "\n")
         self.stderr.write(f"token written to {output}")
-
