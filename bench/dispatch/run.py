@@ -85,7 +85,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--duration", type=float, help="measured seconds per step")
     parser.add_argument("--warmup", type=float, help="seconds of load before the window opens")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--worker-class", default="sync")
     parser.add_argument("--heartbeats", type=int, default=2, help="running heartbeats per job in the pilot cycle")
     parser.add_argument("--sweep-workers", default="", help="e.g. 2,3,4,6: getJob at C=8 per worker count, then exit")
