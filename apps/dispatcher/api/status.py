@@ -48,14 +48,21 @@ def _checked(ids: list[int], name: str) -> list[int]:
     return ids
 
 
+def _legacy_request_ids(call) -> tuple[list[int] | None, object]:
+    """The ``ids`` of a legacy status call, or the error response to send instead."""
+    if not may_read_job_status(call.identity):
+        return None, error_text(403, AUTH_REQUIRED)
+    try:
+        return _legacy_ids(call.params.get("ids")), None
+    except ArgumentError as exc:
+        return None, error_text(400, f"ERROR : {exc}")
+
+
 @legacy_method("getStatus")
 def get_status_legacy(call):
-    if not may_read_job_status(call.identity):
-        return error_text(403, AUTH_REQUIRED)
-    try:
-        ids = _legacy_ids(call.params.get("ids"))
-    except ArgumentError as exc:
-        return error_text(400, f"ERROR : {exc}")
+    ids, refusal = _legacy_request_ids(call)
+    if refusal is not None:
+        return refusal
     try:
         found = job_statuses(pandaids=ids)
     except DatabaseError:
@@ -92,12 +99,9 @@ def get_job_status(call, job_ids, timeout):
 
 @legacy_method("checkJobStatus")
 def check_job_status_legacy(call):
-    if not may_read_job_status(call.identity):
-        return error_text(403, AUTH_REQUIRED)
-    try:
-        ids = _legacy_ids(call.params.get("ids"))
-    except ArgumentError as exc:
-        return error_text(400, f"ERROR : {exc}")
+    ids, refusal = _legacy_request_ids(call)
+    if refusal is not None:
+        return refusal
     try:
         data = job_statuses_with_command(pandaids=ids)
     except DatabaseError:
