@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.conf import settings
 
@@ -33,27 +34,29 @@ def clean_user_id(dn: str) -> str:
 
 @dataclass(frozen=True)
 class Identity:
+    """Who called. Immutable and cached per token, so the derived roles are computed once."""
+
     user_id: int | None
     username: str
     dn: str
     fqans: tuple[str, ...] = field(default_factory=tuple)
     authenticated: bool = True
 
-    @property
+    @cached_property
     def compact_name(self) -> str:
         return clean_user_id(self.dn) if self.dn else self.username
 
-    @property
+    @cached_property
     def is_production(self) -> bool:
         if any(PRODUCTION_FQAN.match(fqan) for fqan in self.fqans):
             return True
         return any(re.search(pattern, self.dn) for pattern in settings.PANDA_PRODUCTION_DNS) if self.dn else False
 
-    @property
+    @cached_property
     def is_pilot(self) -> bool:
         return any(PILOT_FQAN.match(fqan) for fqan in self.fqans)
 
-    @property
+    @cached_property
     def production_working_groups(self) -> frozenset[str]:
         groups = set()
         for fqan in self.fqans:
