@@ -4,8 +4,9 @@ from django.urls import include, path, re_path
 from django.views.static import serve
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    # The wire APIs first: they are most of the traffic.
     path("", include("apps.dispatcher.urls")),
+    path("admin/", admin.site.urls),
 ]
 
 if settings.PANDA_SERVE_STATIC:

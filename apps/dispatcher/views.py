@@ -37,11 +37,31 @@ class _NoNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+_AUTHENTICATORS = [cls() for cls in APIView.authentication_classes]
+_NEGOTIATOR = _NoNegotiation()
+_RENDERERS = [JSONRenderer()]
+
+
 class _Base(APIView):
     # Our encoders build the HttpResponse themselves; DRF parses, authenticates and maps errors.
     permission_classes: list = []
     renderer_classes = [JSONRenderer]
     content_negotiation_class = _NoNegotiation
+    # Parsers, authenticators and the negotiator hold no per-request state: build them once per
+    # process instead of on every request (the dispatcher's hot path).
+    _parsers: list = []
+
+    def get_parsers(self):
+        return self._parsers
+
+    def get_authenticators(self):
+        return _AUTHENTICATORS
+
+    def get_content_negotiator(self):
+        return _NEGOTIATOR
+
+    def get_renderers(self):
+        return _RENDERERS
 
     def http_method_not_allowed(self, request, *args, **kwargs):
         return self.dispatch_call(request, *args, **kwargs)
@@ -68,6 +88,7 @@ class _Base(APIView):
 
 class LegacyView(_Base):
     parser_classes = [LegacyJSONParser, FormParser, MultiPartParser]
+    _parsers = [cls() for cls in parser_classes]
 
     def dispatch_call(self, request, method: str):
         func = LEGACY.get(method)
@@ -86,6 +107,7 @@ class LegacyView(_Base):
 
 class V1View(_Base):
     parser_classes = [GzipJSONParser, FormParser, MultiPartParser]
+    _parsers = [cls() for cls in parser_classes]
 
     def dispatch_call(self, request, version: str, module: str, method: str):
         endpoint = V1.get((module, method))
