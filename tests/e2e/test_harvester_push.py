@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from apps.jobs.models import Job, JobStatusLog
 from apps.workers.models import JobWorker, Worker
@@ -17,15 +16,9 @@ from tests.e2e.harvester_support import (
     store_of,
     write_config,
 )
-from tests.e2e.pilot_support import install_trf, make_job, make_site, wait_until
+from tests.e2e.pilot_support import make_job, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def site(live_server, tmp_path):
-    install_trf(settings.PANDA_TRF_DIR)
-    return make_site(tmp_path, live_server.url)
 
 
 def test_push_jobs_are_fetched_by_harvester_and_run_by_the_pilot_of_their_own_worker(site, tmp_path):

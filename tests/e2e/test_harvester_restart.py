@@ -3,7 +3,6 @@
 import signal
 
 import pytest
-from django.conf import settings
 
 from apps.jobs.models import Job, JobStatusLog
 from apps.workers.models import Worker
@@ -16,15 +15,9 @@ from tests.e2e.harvester_support import (
     store_of,
     write_config,
 )
-from tests.e2e.pilot_support import install_trf, make_job, make_site, wait_until
+from tests.e2e.pilot_support import make_job, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.postgres]
-
-
-@pytest.fixture
-def site(live_server, tmp_path):
-    install_trf(settings.PANDA_TRF_DIR)
-    return make_site(tmp_path, live_server.url)  # one job per pilot: many pilots
 
 
 def test_a_harvester_killed_and_restarted_resumes_its_pilots_and_every_job_runs_once(site, tmp_path):

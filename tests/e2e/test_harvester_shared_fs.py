@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from apps.jobs.models import FileType, Job, JobFile, JobMetadata, JobStatusLog
 from apps.workers.models import Worker
@@ -18,15 +17,9 @@ from tests.e2e.harvester_support import (
     store_of,
     write_config,
 )
-from tests.e2e.pilot_support import install_trf, make_job, make_site, output_path, wait_until
+from tests.e2e.pilot_support import make_job, output_path, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def site(live_server, tmp_path):
-    install_trf(settings.PANDA_TRF_DIR)
-    return make_site(tmp_path, live_server.url)
 
 
 def run_harvester(tmp_path, site, pandaids, **queue):

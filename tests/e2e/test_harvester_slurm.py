@@ -1,7 +1,6 @@
 """Harvester in PULL mode on a real single-node Slurm: pilots run as batch jobs against the live server."""
 
 import pytest
-from django.conf import settings
 
 from apps.jobs.models import Job
 from apps.workers.models import JobWorker, Worker
@@ -14,7 +13,7 @@ from tests.e2e.harvester_support import (
     store_of,
     write_config,
 )
-from tests.e2e.pilot_support import install_trf, make_job, make_site, wait_until
+from tests.e2e.pilot_support import make_job, wait_until
 from tests.harvester.slurm_cluster import MISSING, SKIP_REASON, start_slurm
 
 pytestmark = [
@@ -29,12 +28,6 @@ def slurm(tmp_path_factory):
     cluster = start_slurm(tmp_path_factory.mktemp("slurm"))
     yield cluster
     cluster.stop()
-
-
-@pytest.fixture
-def site(live_server, tmp_path):
-    install_trf(settings.PANDA_TRF_DIR)
-    return make_site(tmp_path, live_server.url)
 
 
 def slurm_harvester(tmp_path, site, slurm, cap):
