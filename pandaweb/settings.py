@@ -137,8 +137,12 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.sites",
+    "apps.shares",
+    "apps.ddm",
     "apps.jobs",
     "apps.workers",
+    "apps.jedi",
+    "apps.brokerage",
     "apps.dispatcher",
 ]
 
