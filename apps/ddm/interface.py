@@ -112,7 +112,9 @@ class DataManagement(Protocol):
     def close_dataset(self, name: str) -> None:
         """No more files may be attached."""
 
-    def create_rule(self, dataset: str, endpoint: str, *, activity: str = "replicate", lifetime: int | None = None) -> int:
+    def create_rule(
+        self, dataset: str, endpoint: str, *, activity: str = "replicate", lifetime: int | None = None
+    ) -> int:
         """Ask for a copy of ``dataset`` on ``endpoint``; returns the rule id (an existing rule for
         the same dataset, endpoint and activity is returned instead of a new one)."""
 

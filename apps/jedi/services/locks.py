@@ -31,7 +31,12 @@ def _free(stale_after: int) -> Q:
 
 
 def tasks_claim(
-    *, agent: str, statuses: Iterable[str], limit: int = 20, stale_after: int = DEFAULT_STALE_SECONDS, extra: Q | None = None
+    *,
+    agent: str,
+    statuses: Iterable[str],
+    limit: int = 20,
+    stale_after: int = DEFAULT_STALE_SECONDS,
+    extra: Q | None = None,
 ) -> list[Task]:
     """Claim up to ``limit`` tasks in ``statuses`` for ``agent``; oldest modification first."""
     owner = agent_name(agent)
@@ -47,7 +52,9 @@ def tasks_claim(
             ids = list(candidates.values_list("jeditaskid", flat=True)[:limit])
         now = utcnow()
         for task_id in ids:
-            rows = Task.objects.filter(Q(jeditaskid=task_id) & _free(stale_after)).update(lockedby=owner, lockedtime=now)
+            rows = Task.objects.filter(Q(jeditaskid=task_id) & _free(stale_after)).update(
+                lockedby=owner, lockedtime=now
+            )
             if rows == 1:
                 claimed.append(task_id)
     return list(Task.objects.filter(jeditaskid__in=claimed).order_by("modificationtime", "jeditaskid"))

@@ -29,7 +29,11 @@ def task_change_status(task: Task, *, new: str, changes: Mapping | None = None, 
     values = {"statechangetime": now, "modificationtime": now, **(changes or {}), "status": new}
     if new in _REMEMBERS_OLD and "oldstatus" not in values:
         values["oldstatus"] = old
-    if reason and "errordialog" not in values and new in (TaskStatus.PENDING, TaskStatus.TOBROKEN, TaskStatus.EXHAUSTED):
+    if (
+        reason
+        and "errordialog" not in values
+        and new in (TaskStatus.PENDING, TaskStatus.TOBROKEN, TaskStatus.EXHAUSTED)
+    ):
         values["errordialog"] = reason[:255]
     with transaction.atomic(savepoint=False):
         rows = conditional_status_update(
@@ -53,5 +57,9 @@ def task_change_status(task: Task, *, new: str, changes: Mapping | None = None, 
 
 def task_log_creation(task: Task, *, reason: str = "submitted") -> None:
     TaskStatusLog.objects.create(
-        jeditaskid=task.jeditaskid, modificationtime=task.creationdate, oldstatus=None, status=task.status, reason=reason
+        jeditaskid=task.jeditaskid,
+        modificationtime=task.creationdate,
+        oldstatus=None,
+        status=task.status,
+        reason=reason,
     )
