@@ -15,8 +15,9 @@ import sys
 
 from harvester import __version__
 from harvester.config import ConfigError, config_load
+from harvester.database import DatabaseError
 from harvester.service import AlreadyRunning, Service, service_lock
-from harvester.store import Store
+from harvester.store import Store, StoreOwnerError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,14 +60,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{queue.name}: {queue.mode} via {queue.plugin}, at most {queue.max_workers} workers")
         return 0
     if args.command == "workers":
-        store = Store(config.database)
+        try:
+            store = Store(config.database)
+        except DatabaseError as exc:
+            print(f"harvester: {exc}", file=sys.stderr)
+            return 1
         for worker in store.workers(with_jobs=True):
             jobs = ",".join(map(str, worker.pandaids)) or "-"
             print(f"{worker.worker_id}\t{worker.queue}\t{worker.status}\t{worker.batch_id or '-'}\t{jobs}")
         store.close()
         return 0
     try:
-        with service_lock(config.database):
+        with service_lock(config.database, config.harvester_id):
             service = Service(config)
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, lambda *_: service.stop.set())
@@ -74,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 service.run(max_cycles=args.cycles if args.command == "cycle" else None)
             finally:
                 service.close()
-    except AlreadyRunning as exc:
+    except (AlreadyRunning, StoreOwnerError, DatabaseError) as exc:
         print(f"harvester: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -15,6 +15,9 @@ import sys
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+from harvester.database import is_postgres_url
 
 MODES = ("PULL", "PUSH", "SHARED_FS")
 PILOT_TYPES = {"PR": "managed", "RC": "rc_test2", "PT": "ptest", "ALRB": "rc_alrb"}
@@ -175,6 +178,21 @@ def _resolve(base: str, path: str) -> str:
     return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
 
 
+def _database(base_dir: str, value: str) -> str:
+    """``postgresql://user@host:port/dbname`` (or ``postgres://``) is PostgreSQL; anything else an SQLite path."""
+    if not is_postgres_url(expand(value)):
+        return _resolve(base_dir, value)
+    value = expand(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise ConfigError(f"harvester.database: not a PostgreSQL URL ({exc})") from None
+    if not parts.path.strip("/"):
+        raise ConfigError("harvester.database: the PostgreSQL URL must name a database (postgresql://user@host/dbname)")
+    return value
+
+
 def _queue(name: str, raw: Any) -> QueueConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"[queues.{name}] must be a table")
@@ -224,8 +242,9 @@ def config_from_dict(data: dict, *, base_dir: str = ".") -> Config:
     if len(config.harvester_id) > 50:
         raise ConfigError("harvester.harvester_id must have at most 50 characters")
     config.server_url = expand(config.server_url).rstrip("/")
-    for attribute in ("token_file", "ca_file", "database", "workdir"):
+    for attribute in ("token_file", "ca_file", "workdir"):
         setattr(config, attribute, _resolve(base_dir, getattr(config, attribute)))
+    config.database = _database(base_dir, config.database)
     pilot = _section(data, "pilot")
     for key, value in pilot.items():
         if key in ("python", "pythonpath", "url"):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from harvester.communicator import CommunicationError, Communicator
 from harvester.config import Config, QueueConfig
+from harvester.database import is_postgres_url
 from harvester.plugins import plugin_for
 from harvester.plugins.base import Plugin
 from harvester.store import Store, WorkSpec
@@ -28,7 +29,8 @@ class Harvester:
 
     @classmethod
     def from_config(cls, config: Config) -> Harvester:
-        os.makedirs(os.path.dirname(os.path.abspath(config.database)) or ".", exist_ok=True)
+        if not is_postgres_url(config.database):
+            os.makedirs(os.path.dirname(os.path.abspath(config.database)) or ".", exist_ok=True)
         os.makedirs(config.workdir, exist_ok=True)
         comm = Communicator(
             server_url=config.server_url,
@@ -38,7 +40,13 @@ class Harvester:
             ca_file=config.ca_file,
             timeout=config.http_timeout,
         )
-        harvester = cls(config=config, store=Store(config.database), comm=comm)
+        store = Store(config.database)
+        try:
+            store.claim(config.harvester_id)
+        except BaseException:
+            store.close()
+            raise
+        harvester = cls(config=config, store=store, comm=comm)
         for queue in config.queues.values():
             harvester.plugins[queue.name] = plugin_for(queue.plugin, config, queue.plugin_args)
         return harvester

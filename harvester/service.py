@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from harvester.agents.submitter import submitter_run
 from harvester.agents.sweeper import sweeper_kill_all, sweeper_run
 from harvester.config import Config
 from harvester.context import Harvester
+from harvester.database import LockHeld, advisory_lock, database_label, is_postgres_url
 from harvester.store import utcnow
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,23 @@ class AlreadyRunning(RuntimeError):
 
 
 @contextmanager
-def service_lock(database: str) -> Iterator[None]:
-    """One service per store: a second Harvester on the same database would submit twice."""
+def service_lock(database: str, harvester_id: str) -> Iterator[None]:
+    """One service per store: a second Harvester on the same database would submit twice.
+
+    SQLite: an exclusive ``flock`` on ``<database>.lock``. PostgreSQL: a session advisory lock
+    keyed by the Harvester ID in that database (``pg_try_advisory_lock``), held by a connection of
+    its own until the service ends; it also stops a second process with the same ID on another host.
+    """
+    if is_postgres_url(database):
+        name = f"harvester {harvester_id} pid {os.getpid()} on {socket.gethostname()}"
+        try:
+            with advisory_lock(database, harvester_id, application_name=name):
+                yield
+        except LockHeld as exc:
+            raise AlreadyRunning(
+                f"another Harvester {harvester_id!r} is running on {database_label(database)} ({exc})"
+            ) from None
+        return
     path = f"{database}.lock"
     os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
     handle = open(path, "a+")  # noqa: SIM115 - held for the life of the service

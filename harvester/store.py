@@ -1,28 +1,41 @@
-"""Harvester's own persistent state: workers, the jobs it holds, commands, counters (SQLite).
+"""Harvester's own persistent state: workers, the jobs it holds, commands, counters.
 
 Everything an agent decides is written here before it acts on the outside world (a worker row
 exists, ``pending``, before its batch job is submitted; a fetched job is stored before it is bound
-to a worker), so a Harvester killed at any point resumes from this file: live workers are checked
-again, pending ones are looked up or submitted, held jobs are bound or reported.
+to a worker), so a Harvester killed at any point resumes from this database: live workers are
+checked again, pending ones are looked up or submitted, held jobs are bound or reported.
 
-One service process owns a database file (see :func:`harvester.service.service_lock`); the
-connection is shared by the agents of that process behind a lock.
+The database is an SQLite file or, for a ``postgresql://`` URL, a PostgreSQL database (see
+:mod:`harvester.database`); both run the same statements and store the same values (times as
+text, flags as 0/1, documents as JSON text). One service process owns a store (see
+:func:`harvester.service.service_lock`, and :meth:`Store.claim` for the Harvester ID it belongs
+to); the connection is shared by the agents of that process behind a lock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS workers (
-    worker_id INTEGER PRIMARY KEY,
+from harvester.database import (
+    DatabaseError,
+    PostgresConnection,
+    SqliteConnection,
+    connect,
+    database_label,
+    first_line,
+    lock_key,
+)
+
+# IDs are BIGINT (PanDA IDs outgrow 32 bits); on SQLite every INTEGER type is 64-bit anyway.
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS workers (
+    worker_id BIGINT PRIMARY KEY,
     queue TEXT NOT NULL,
     status TEXT NOT NULL,
     mode TEXT NOT NULL,
@@ -45,35 +58,35 @@ CREATE TABLE IF NOT EXISTS workers (
     swept INTEGER NOT NULL DEFAULT 0,
     plugin_data TEXT NOT NULL DEFAULT '{}',
     modification_time TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS workers_queue_status ON workers (queue, status);
-CREATE TABLE IF NOT EXISTS jobs (
-    pandaid INTEGER PRIMARY KEY,
+)""",
+    "CREATE INDEX IF NOT EXISTS workers_queue_status ON workers (queue, status)",
+    """CREATE TABLE IF NOT EXISTS jobs (
+    pandaid BIGINT PRIMARY KEY,
     queue TEXT NOT NULL,
     status TEXT NOT NULL,
-    worker_id INTEGER,
+    worker_id BIGINT,
     attempt_nr INTEGER NOT NULL DEFAULT 0,
     job_data TEXT NOT NULL,
     server_status TEXT NOT NULL DEFAULT 'sent',
     pending_update TEXT,
     final_update INTEGER NOT NULL DEFAULT 0,
     modification_time TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_queue_status ON jobs (queue, status);
-CREATE INDEX IF NOT EXISTS jobs_worker ON jobs (worker_id);
-CREATE TABLE IF NOT EXISTS commands (
-    command_id INTEGER PRIMARY KEY,
+)""",
+    "CREATE INDEX IF NOT EXISTS jobs_queue_status ON jobs (queue, status)",
+    "CREATE INDEX IF NOT EXISTS jobs_worker ON jobs (worker_id)",
+    """CREATE TABLE IF NOT EXISTS commands (
+    command_id BIGINT PRIMARY KEY,
     command TEXT NOT NULL,
     params TEXT,
     ack_requested INTEGER NOT NULL DEFAULT 0,
     status TEXT NOT NULL,
     received_time TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS state (
+)""",
+    """CREATE TABLE IF NOT EXISTS state (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
-);
-"""
+)""",
+]
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -159,24 +172,35 @@ def _from_db(column: str, value: Any) -> Any:
     return value
 
 
+class StoreOwnerError(RuntimeError):
+    """The store holds the state of another Harvester instance."""
+
+
 class Store:
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, database: str):
+        self.database = database
         self._lock = threading.RLock()
         self._depth = 0
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        if path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._db: SqliteConnection | PostgresConnection = connect(database)
+        try:
+            with self.transaction() as db:
+                if db.postgres:  # two processes creating the tables at once would collide in the catalogue
+                    db.execute("SELECT pg_advisory_xact_lock(CAST(? AS BIGINT))", [lock_key("schema")])
+                for statement in SCHEMA:
+                    db.execute(statement)
+        except BaseException as exc:
+            self._db.close()
+            if self._db.postgres and isinstance(exc, Exception) and not isinstance(exc, DatabaseError):
+                where = database_label(database)
+                raise DatabaseError(f"cannot set up the store in {where}: {first_line(exc)}") from exc
+            raise
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[SqliteConnection | PostgresConnection]:
         """One write transaction; nested uses join the outermost one (same thread, re-entrant lock)."""
         with self._lock:
             if self._depth:
@@ -186,21 +210,51 @@ class Store:
                 finally:
                     self._depth -= 1
                 return
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.ensure_open()
+            self._db.begin()
             self._depth = 1
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.rollback()
                 raise
             else:
-                self._db.execute("COMMIT")
+                try:
+                    self._db.commit()
+                except BaseException:
+                    self._db.rollback()
+                    raise
             finally:
                 self._depth = 0
 
-    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
-            return self._db.execute(sql, tuple(params)).fetchall()
+            if self._depth:  # inside a transaction: its reads are part of it
+                return self._db.execute(sql, tuple(params)).fetchall()
+            self._db.ensure_open()
+            try:
+                rows = self._db.execute(sql, tuple(params)).fetchall()
+            except BaseException:
+                self._db.rollback()
+                raise
+            self._db.end_read()
+            return rows
+
+    def claim(self, harvester_id: str) -> None:
+        """Record the Harvester this store belongs to; refuse another one.
+
+        Two instances sharing one set of tables would count, check and report each other's workers
+        as their own: each needs its own SQLite file, PostgreSQL database or schema.
+        """
+        with self.transaction() as db:
+            rows = db.execute("SELECT value FROM state WHERE key='harvester_id'").fetchall()
+            if not rows:
+                db.execute("INSERT INTO state (key, value) VALUES ('harvester_id', ?)", [harvester_id])
+            elif rows[0]["value"] != harvester_id:
+                raise StoreOwnerError(
+                    f"{database_label(self.database)} holds the state of Harvester {rows[0]['value']!r}, "
+                    f"not {harvester_id!r}: give each Harvester its own database"
+                )
 
     # --- state -----------------------------------------------------------------------------------
 
@@ -220,7 +274,8 @@ class Store:
             db.execute("DELETE FROM state WHERE key=?", [key])
 
     def state_items(self, prefix: str) -> dict[str, str]:
-        rows = self._query("SELECT key, value FROM state WHERE key LIKE ?", [prefix.replace("%", r"\%") + "%"])
+        pattern = prefix.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+        rows = self._query("SELECT key, value FROM state WHERE key LIKE ? ESCAPE '\\'", [pattern])
         return {row["key"]: row["value"] for row in rows}
 
     # --- workers ---------------------------------------------------------------------------------
@@ -229,7 +284,7 @@ class Store:
         """``n`` new worker IDs, above every ID this store or the server (``at_least``) has used."""
         with self.transaction() as db:
             row = db.execute("SELECT value FROM state WHERE key='next_worker_id'").fetchone()
-            top = db.execute("SELECT COALESCE(MAX(worker_id), 0) FROM workers").fetchone()[0]
+            top = db.execute("SELECT COALESCE(MAX(worker_id), 0) AS top FROM workers").fetchone()["top"]
             first = max(int(row["value"]) if row else 1, top + 1, at_least)
             db.execute(
                 "INSERT INTO state (key, value) VALUES ('next_worker_id', ?) "
@@ -256,7 +311,7 @@ class Store:
         with self.transaction() as db:
             db.execute(f"UPDATE workers SET {assignments} WHERE worker_id=?", [*values, worker_id])
 
-    def _worker(self, row: sqlite3.Row) -> WorkSpec:
+    def _worker(self, row: dict[str, Any]) -> WorkSpec:
         return WorkSpec(**{column: _from_db(column, row[column]) for column in _WORKER_COLUMNS})
 
     def workers(
@@ -325,7 +380,7 @@ class Store:
         marks = ", ".join("?" for _ in _JOB_COLUMNS)
         with self.transaction() as db:
             cursor = db.execute(
-                f"INSERT OR IGNORE INTO jobs ({columns}) VALUES ({marks})",
+                f"INSERT INTO jobs ({columns}) VALUES ({marks}) ON CONFLICT (pandaid) DO NOTHING",
                 [_to_db(c, getattr(spec, c)) for c in _JOB_COLUMNS],
             )
             return cursor.rowcount == 1
@@ -380,8 +435,8 @@ class Store:
     def command_insert(self, *, command_id: int, command: str, params: Any, ack_requested: bool) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO commands (command_id, command, params, ack_requested, status, received_time) "
-                "VALUES (?, ?, ?, ?, 'new', ?)",
+                "INSERT INTO commands (command_id, command, params, ack_requested, status, received_time) "
+                "VALUES (?, ?, ?, ?, 'new', ?) ON CONFLICT (command_id) DO NOTHING",
                 [command_id, command, json.dumps(params), int(ack_requested), _time_out(utcnow())],
             )
 

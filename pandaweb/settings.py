@@ -248,6 +248,15 @@ BEAT_TABLE = [
     ("apps.jobs.tasks.run_adder", 240),
     ("apps.jobs.tasks.run_watcher", 600),
     ("apps.jobs.tasks.run_activator", 300),
+    ("apps.ddm.tasks.run_ddm_rules", 60),
+    ("apps.jedi.tasks.run_task_commando", 60),
+    ("apps.jedi.tasks.run_task_broker", 600),
+    ("apps.jedi.tasks.run_task_refiner", 10),
+    ("apps.jedi.tasks.run_contents_feeder", 10),
+    ("apps.jedi.tasks.run_job_generator", 10),
+    ("apps.jedi.tasks.run_feedback", 10),
+    ("apps.jedi.tasks.run_postprocessor", 20),
+    ("apps.jedi.tasks.run_watchdog", 300),
 ]
 CELERY_BEAT_SCHEDULE = {
     task.rsplit(".", 1)[-1]: entry for task, period in BEAT_TABLE if (entry := beat_entry(task, period))
@@ -267,6 +276,25 @@ PANDA_BANNED_USERS = env_list("PANDA_BANNED_USERS")
 PANDA_TIMEOUTS = env_seconds_map("PANDA_TIMEOUT_")
 # The Activator activates `assigned` jobs only after they have been assigned this long (seconds).
 PANDA_ACTIVATOR_MIN_AGE = env_int("PANDA_ACTIVATOR_MIN_AGE", 3600)
+# An assigned job whose dispatch-block rule has been stuck this long (seconds) fails (ddmErrorCode 100).
+PANDA_DISPATCH_STUCK_TIMEOUT = env_int("PANDA_DISPATCH_STUCK_TIMEOUT", 7200)
+# task/submit refuses (code 10) a user who already has this many non-final tasks.
+PANDA_MAX_ACTIVE_TASKS_PER_USER = env_int("PANDA_MAX_ACTIVE_TASKS_PER_USER", 5000)
+# JEDI WatchDog timers (spec/states.md §6.4), in seconds; apps/jedi/services/watchdog.py says what each does.
+PANDA_JEDI_PICKED_RESCUE = env_int("PANDA_JEDI_PICKED_RESCUE", 30 * 60)
+PANDA_JEDI_PENDING_RETRY = env_int("PANDA_JEDI_PENDING_RETRY", 60 * 60)
+PANDA_JEDI_PENDING_TIMEOUT = env_int("PANDA_JEDI_PENDING_TIMEOUT", 7 * 24 * 3600)
+# Per prodSourceLabel: PANDA_JEDI_PENDING_TIMEOUT_<LABEL>=<seconds>, e.g. PANDA_JEDI_PENDING_TIMEOUT_USER=86400.
+PANDA_JEDI_PENDING_TIMEOUTS = env_seconds_map("PANDA_JEDI_PENDING_TIMEOUT_")
+PANDA_JEDI_LOCK_TIMEOUT = env_int("PANDA_JEDI_LOCK_TIMEOUT", 60 * 60)
+PANDA_JEDI_THROTTLED_RECHECK = env_int("PANDA_JEDI_THROTTLED_RECHECK", 120 * 60)
+PANDA_JEDI_EXHAUSTED_KICK = env_int("PANDA_JEDI_EXHAUSTED_KICK", 48 * 3600)
+
+# JEDI throttling (jedi.md §8): per-user caps on running analysis jobs / cores; 0 = no cap.
+PANDA_CAP_RUNNING_USER_JOBS = env_int("PANDA_CAP_RUNNING_USER_JOBS", 0)
+PANDA_CAP_RUNNING_USER_CORES = env_int("PANDA_CAP_RUNNING_USER_CORES", 0)
+# How long (seconds) a process keeps its global-share ranking for dispatch (jedi.md §10.5).
+PANDA_SHARE_RANK_SECONDS = env_int("PANDA_SHARE_RANK_SECONDS", 60)
 
 LOGGING = {
     "version": 1,

@@ -15,12 +15,16 @@ def pytest_configure(config):
 
 def _forget_process_caches() -> None:
     from apps.accounts.authentication import forget_cached_tokens
+    from apps.jedi.services.throttle import forget_throttle_counts
     from apps.jobs.services.dispatch import forget_dispatch_caches
+    from apps.shares.services.ranking import forget_share_ranking
     from apps.sites.selectors import forget_cached_queues
 
     forget_cached_tokens()
     forget_cached_queues()
     forget_dispatch_caches()
+    forget_share_ranking()
+    forget_throttle_counts()
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,26 @@ PRODUCTION_LABELS = frozenset({"managed", "test"})
 DEBUG_LIMIT_OWNER = 3
 DEBUG_LIMIT_WORKING_GROUP = 10
 NO_ROLE_MESSAGE = "no production/pilot role in VOMS FQANs or non pilot owner"
+# Task commands and changes (iam.md §11): the owner or production may kill, finish, retry, reassign
+# and reload (incexec) a task; everything else needs the production role.
+TASK_OWNER_COMMANDS = frozenset({"kill", "finish", "retry", "incexec", "reassign"})
+TASK_PRODUCTION_COMMANDS = frozenset(
+    {
+        "pause",
+        "resume",
+        "release",
+        "avalanche",
+        "reactivate",
+        "change_priority",
+        "change_attribute",
+        "change_split_rule",
+        "reassign_global_share",
+        "enable_jumbo_jobs",
+        "enable_job_cloning",
+        "disable_job_cloning",
+        "increase_attempts",
+    }
+)
 
 
 def _dispatches_any_job(identity: Identity, *, legacy: bool) -> bool:
@@ -115,3 +135,25 @@ def may_describe_jobs(identity: Identity) -> bool:
 def may_read_job_statistics(identity: Identity) -> bool:
     """``statistics/*`` job counts (Harvester's worker adjuster): any authenticated caller."""
     return identity.authenticated
+
+
+def may_command_task(identity: Identity, task_owner: str | None, command: str, *, task_status: str | None) -> bool:
+    """Task commands and changes (iam.md §11, protocol.md §10.1).
+
+    Owner (the task's ``userName`` equals the caller's compact name) or production for kill, finish,
+    retry, reassign and reload (``incexec``); production only for retrying an ``exhausted`` task and
+    for every other command (pause, resume, release, avalanche, reactivate, priority, attempts, ...).
+    Unknown commands are refused.
+    """
+    if not identity.authenticated:
+        return False
+    if command in TASK_PRODUCTION_COMMANDS or (command == "retry" and task_status == "exhausted"):
+        return identity.is_production
+    if command in TASK_OWNER_COMMANDS:
+        return identity.is_production or is_owner(identity, task_owner)
+    return False
+
+
+def may_ignore_hard_exhausted(identity: Identity) -> bool:
+    """``ignore_hard_exhausted`` on retry/reload: production only (silently dropped for others, as upstream)."""
+    return identity.is_production

@@ -12,6 +12,7 @@ field, or ``user.<name>`` for ``user.<name>.…``, as Rucio's default extract-sc
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from typing import Protocol
 
@@ -67,6 +68,7 @@ class RuleInfo:
     locks_replicating: int = 0
     locks_stuck: int = 0
     error: str = ""
+    stuck_since: datetime | None = None  # when the rule entered ``stuck`` (None unless stuck)
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,10 @@ class DataManagement(Protocol):
 
     def get_rule(self, rule_id: int) -> RuleInfo:
         """The rule's state; raises DDMError for an unknown id."""
+
+    def list_rules(self, datasets: Iterable[str]) -> dict[str, list[RuleInfo]]:
+        """The rules of many datasets at once, keyed by the names as given (an unknown dataset or one
+        without rules maps to an empty list): what the Activator polls for hundreds of jobs."""
 
 
 @cache

@@ -127,10 +127,19 @@ class Rule(models.Model):
     creationtime = models.DateTimeField(default=utcnow)
     modificationtime = models.DateTimeField(default=utcnow)
     expires = models.DateTimeField(null=True, blank=True)
+    # When the rule last entered ``stuck`` (kept while it stays stuck): what "stuck for too long" is measured from.
+    stuck_since = models.DateTimeField(null=True, blank=True)
+    # The rule agent's lease (apps/ddm/services/rules.py): a worker owns the rule while the lease runs.
+    locked_by = models.CharField(max_length=100, blank=True, default="")
+    lock_expires = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "ddm_rules"
         indexes = [models.Index(fields=["state", "modificationtime"], name="ddm_rule_state_idx")]
+        # One rule per (dataset, endpoint, activity): create_rule returns the existing one.
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "endpoint", "activity"], name="ddm_rule_dataset_endpoint_uniq")
+        ]
 
     def __str__(self) -> str:
         return f"rule {self.pk}: {self.dataset_id} -> {self.endpoint} {self.state}"

@@ -245,6 +245,16 @@ class DatasetContent(models.Model):
             models.Index(fields=["dataset", "status", "fileid"], name="contents_ds_status_idx"),
             models.Index(fields=["task", "status"], name="contents_task_status_idx"),
             models.Index(fields=["pandaid"], name="contents_pandaid_idx"),
+            # Feedback (apps/jedi/services/feedback.py): in-flight inputs and not-yet-final outputs by
+            # job, small because they hold only the rows whose jobs have not been fed back yet.
+            models.Index(
+                fields=["pandaid"], condition=Q(status__in=["picked", "running"]), name="contents_inflight_idx"
+            ),
+            models.Index(
+                fields=["outpandaid"],
+                condition=Q(status__in=["defined", "picked", "running"]),
+                name="contents_outpending_idx",
+            ),
         ]
 
     def __str__(self) -> str:

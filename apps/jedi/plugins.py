@@ -3,7 +3,8 @@
 JEDI calls brokers without importing them: ``apps.brokerage`` sits to the right of ``apps.jedi`` in
 the dependency order (it reads tasks, datasets and job statistics), so the JobGenerator and the
 TaskBroker agent look the implementation up here by dotted path. ``settings.PANDA_JEDI_PLUGINS``
-maps ``<kind>`` -> ``{"<vo>:<label>" | "<vo>" | "default": "dotted.path"}``.
+maps ``<kind>`` -> ``{"<vo>:<label>" | "<vo>" | "*:<label>" | "default": "dotted.path"}``, looked up in
+that order.
 
 Contracts:
 
@@ -22,7 +23,12 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 DEFAULT_PLUGINS = {
-    "job_broker": {"default": "apps.brokerage.services.job_brokerage.generic_job_brokerage"},
+    "job_broker": {
+        "default": "apps.brokerage.services.job_brokerage.generic_job_brokerage",
+        # Production rules (jedi.md §10.2) for production labels, whatever the VO.
+        "*:managed": "apps.brokerage.services.job_brokerage.production_job_brokerage",
+        "*:test": "apps.brokerage.services.job_brokerage.production_job_brokerage",
+    },
     "task_broker": {"default": "apps.brokerage.services.task_brokerage.nucleus_brokerage"},
 }
 
@@ -59,7 +65,8 @@ def _load(path: str):
 
 def plugin(kind: str, *, vo: str = "", label: str = ""):
     table = {**DEFAULT_PLUGINS.get(kind, {}), **getattr(settings, "PANDA_JEDI_PLUGINS", {}).get(kind, {})}
-    for key in (f"{vo}:{label}", vo, "default"):
+    # Most specific first; a VO's own entry beats a label wildcard ("*:<label>").
+    for key in (f"{vo}:{label}", vo, f"*:{label}", "default"):
         if key in table:
             return _load(table[key])
     raise LookupError(f"no {kind} plugin configured")

@@ -291,6 +291,13 @@ class Job(models.Model):
                 condition=Q(jobstatus="activated"),
                 name="jobs_dispatch_sloppy_idx",
             ),
+            # getJob by global share: one probe per share in rank order, then the share's jobs in
+            # currentpriority DESC, pandaid order (apps/jobs/services/dispatch.py).
+            models.Index(
+                fields=["computingsite", "gshare", "-currentpriority", "pandaid"],
+                condition=Q(jobstatus="activated"),
+                name="jobs_dispatch_share_idx",
+            ),
             models.Index(fields=["jobstatus", "modificationtime"], name="jobs_status_mod_idx"),
             models.Index(fields=["jeditaskid", "jobstatus"], name="jobs_task_status_idx"),
             models.Index(fields=["computingsite", "jobstatus"], name="jobs_site_status_idx"),

@@ -3,7 +3,8 @@
 Groups: ``DEFINED`` (pending, waiting, defined, assigned), ``ACTIVE`` (activated .. merging),
 ``ARCHIVED`` (finished, failed, cancelled, closed). States never go backwards; a retry is a new
 job. ``transferring -> holding`` takes the final report after a pilot-reported stage-out;
-``holding -> cancelled`` exists for killed jobs whose pilot reported ``failed``.
+``holding -> cancelled`` exists for killed jobs whose pilot reported ``failed``; ``assigned -> failed``
+for jobs whose inputs could not be shipped to their queue (Setupper failure, ddmErrorCode 100).
 """
 
 from django.db import models
@@ -45,7 +46,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.PENDING: frozenset({S.DEFINED}) | _KILLED,
     S.WAITING: frozenset({S.ACTIVATED}) | _KILLED,
     S.DEFINED: frozenset({S.ASSIGNED, S.ACTIVATED}) | _KILLED,
-    S.ASSIGNED: frozenset({S.ACTIVATED}) | _KILLED,
+    # assigned -> failed: the Setupper's dispatch block could not be transferred (ddmErrorCode 100).
+    S.ASSIGNED: frozenset({S.ACTIVATED, S.FAILED}) | _KILLED,
     S.ACTIVATED: frozenset({S.THROTTLED, S.SENT}) | _KILLED,
     S.THROTTLED: frozenset({S.ACTIVATED}) | _KILLED,
     S.SENT: frozenset({S.STARTING, S.RUNNING, S.HOLDING, S.FAILED, S.CANCELLED}),

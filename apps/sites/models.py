@@ -7,11 +7,20 @@ A queue's full document (the CRIC-style JSON the pilot loads) is stored verbatim
 from django.db import models
 
 
+class SiteRole(models.TextChoices):
+    """A production site's part in task brokerage: nuclei hold a task's output (jedi.md §10.4)."""
+
+    NUCLEUS = "nucleus"
+    SATELLITE = "satellite"
+    NONE = "", "none"
+
+
 class Site(models.Model):
     name = models.CharField(max_length=128, unique=True)
     cloud = models.CharField(max_length=50, blank=True, default="")
     tier = models.CharField(max_length=10, blank=True, default="")
     country = models.CharField(max_length=50, blank=True, default="")
+    role = models.CharField(max_length=16, choices=SiteRole.choices, blank=True, default=SiteRole.NONE)
 
     def __str__(self) -> str:
         return self.name

@@ -16,6 +16,7 @@ from django.db import OperationalError
 from apps.jobs.models import Job
 from apps.jobs.services.adder import adder_run
 from harvester.config import config_load
+from harvester.database import is_postgres_url
 from harvester.plugins.local import LocalPlugin
 from harvester.states import LIVE
 from harvester.store import Store
@@ -102,12 +103,17 @@ class HarvesterProcess:
         return self.log_path.read_text() if self.log_path.exists() else ""
 
 
+def _store_exists(database: str) -> bool:
+    """An SQLite store exists once its file does; a PostgreSQL one is created by whoever opens it first."""
+    return is_postgres_url(database) or os.path.exists(database)
+
+
 def store_of(config_path: Path) -> Store:
     return Store(config_load(str(config_path)).database)
 
 
 def live_workers(config_path: Path) -> int:
-    if not os.path.exists(config_load(str(config_path)).database):
+    if not _store_exists(config_load(str(config_path)).database):
         return 0
     store = store_of(config_path)
     try:
@@ -119,7 +125,7 @@ def live_workers(config_path: Path) -> int:
 def kill_leftover_workers(config_path: Path) -> None:
     """Stop every pilot a test's Harvester started (by the PID and start time it recorded)."""
     config = config_load(str(config_path))
-    if not os.path.exists(config.database):
+    if not _store_exists(config.database):
         return
     store = Store(config.database)
     plugin = LocalPlugin(config)

@@ -1,4 +1,8 @@
-"""Harvester killed (SIGKILL) in the middle of a run and started again: no job lost, none run twice."""
+"""Harvester killed (SIGKILL) in the middle of a run and started again: no job lost, none run twice.
+
+On both store back-ends: an SQLite file, and a PostgreSQL schema (where the restarted service must
+also get the advisory lock the killed one held).
+"""
 
 import signal
 
@@ -16,12 +20,20 @@ from tests.e2e.harvester_support import (
     write_config,
 )
 from tests.e2e.pilot_support import make_job, wait_until
+from tests.harvester.conftest import postgres_scratch_database, postgres_store_url  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 
-def test_a_harvester_killed_and_restarted_resumes_its_pilots_and_every_job_runs_once(site, tmp_path):
-    config_path = write_config(tmp_path, site, maxWorkers=3, nQueueLimitWorker=3)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def harvester_db(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "harvester" / "harvester.sqlite3")
+    return request.getfixturevalue("postgres_store_url")
+
+
+def test_a_harvester_killed_and_restarted_resumes_its_pilots_and_every_job_runs_once(site, tmp_path, harvester_db):
+    config_path = write_config(tmp_path, site, harvester={"database": harvester_db}, maxWorkers=3, nQueueLimitWorker=3)
     first = HarvesterProcess(config_path, tmp_path / "harvester-1.log")
     second = HarvesterProcess(config_path, tmp_path / "harvester-2.log")
     jobs = [make_job(site, n_inputs=0, n_outputs=1, extra="sleep 2") for _ in range(9)]

@@ -1,7 +1,9 @@
-"""Harvester's agents, in process, against the real server (live_server), with the stand-in pilot."""
+"""Harvester's agents, in process, against the real server (live_server), with the stand-in pilot.
+
+The store follows the run's database (``service_store_database``: PostgreSQL with DATABASE_URL, else SQLite).
+"""
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from harvester.agents.propagator import propagator_run, worker_record
 from harvester.agents.submitter import submitter_run
 from harvester.agents.sweeper import sweeper_run
 from harvester.context import Harvester
-from harvester.store import WorkSpec, utcnow
+from harvester.store import Store, WorkSpec, utcnow
 from tests.factories import JobFactory, PandaQueueFactory, production_user, token_for
 from tests.harvester.conftest import harvester_config, wait_for
 
@@ -28,7 +30,7 @@ HID = "unit-harvester"
 
 
 @pytest.fixture
-def make_harvester(live_server, tmp_path):
+def make_harvester(live_server, tmp_path, service_store_database):
     token = tmp_path / "token"
     token.write_text(token_for(production_user()))
     made = []
@@ -36,7 +38,10 @@ def make_harvester(live_server, tmp_path):
     def make(**queue):
         env = queue.pop("pilot_env", {"STAND_IN_SLEEP": "600"})
         config = harvester_config(
-            tmp_path, pilot_env=env, harvester={"server_url": live_server.url, "token_file": str(token)}, **queue
+            tmp_path,
+            pilot_env=env,
+            harvester={"server_url": live_server.url, "token_file": str(token), "database": service_store_database},
+            **queue,
         )
         harvester = Harvester.from_config(config)
         made.append(harvester)
@@ -189,7 +194,9 @@ def test_nothing_is_lost_while_the_server_is_unreachable(make_harvester):
 
     assert h.store.worker(worker.worker_id).to_propagate is True
     assert not Worker.objects.exists()
-    assert os.path.exists(h.config.database)
+    reopened = Store(h.config.database)  # what a restarted Harvester finds: still owed to the server
+    assert reopened.worker(worker.worker_id).to_propagate is True
+    reopened.close()
 
 
 def test_the_token_refresh_command_rewrites_the_token_file_when_due(make_harvester, tmp_path):

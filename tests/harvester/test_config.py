@@ -70,6 +70,9 @@ def test_a_json_file_works_the_same(tmp_path):
     assert config.database == str(tmp_path / "harvester.sqlite3")
 
 
+MINIMAL = {"harvester_id": "h", "server_url": "http://x"}
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -91,6 +94,8 @@ def test_a_json_file_works_the_same(tmp_path):
         ({"queues": {"Q": {"pilotArgs": "-b"}}}, "list of strings"),
         ({"pilot": {"env": {"A": 1}}}, "pilot.env"),
         ({"pilot": {"interpreter": "python"}}, "unknown key 'interpreter'"),
+        ({"harvester": {**MINIMAL, "database": "postgres://h@db:x/h"}}, "not a PostgreSQL URL"),
+        ({"harvester": {**MINIMAL, "database": "postgresql://h@db:5432"}}, "must name a database"),
     ],
 )
 def test_a_bad_configuration_is_refused_with_the_key_named(change, message):
@@ -98,6 +103,17 @@ def test_a_bad_configuration_is_refused_with_the_key_named(change, message):
     data.update(change)
     with pytest.raises(ConfigError, match=message):
         config_from_dict(data)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_a_postgresql_url_is_kept_as_a_url_with_its_variables_expanded(tmp_path, monkeypatch, scheme):
+    monkeypatch.setenv("HARVESTER_DB_PASSWORD", "s3cret")
+    url = f"{scheme}://harvester:${{HARVESTER_DB_PASSWORD}}@db.example.org:5432/harvester_a?sslmode=require"
+    data = {"harvester": {"harvester_id": "h", "server_url": "http://x", "database": url}, "queues": {"Q": {}}}
+
+    config = config_from_dict(data, base_dir=str(tmp_path))
+
+    assert config.database == f"{scheme}://harvester:s3cret@db.example.org:5432/harvester_a?sslmode=require"
 
 
 def test_an_unreadable_or_malformed_file_is_refused(tmp_path):

@@ -15,7 +15,7 @@ HID = "unit-harvester"
 
 
 @pytest.fixture
-def make_service(live_server, tmp_path):
+def make_service(live_server, tmp_path, service_store_database):
     token = tmp_path / "token"
     token.write_text(token_for(production_user()))
     made = []
@@ -24,7 +24,12 @@ def make_service(live_server, tmp_path):
         config = harvester_config(
             tmp_path,
             pilot_env={"STAND_IN_SLEEP": "600"},
-            harvester={"server_url": live_server.url, "token_file": str(token), **harvester},
+            harvester={
+                "server_url": live_server.url,
+                "token_file": str(token),
+                "database": service_store_database,
+                **harvester,
+            },
             nNewWorkers=2,
             maxWorkers=2,
             nQueueLimitWorker=2,

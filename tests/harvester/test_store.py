@@ -1,8 +1,14 @@
-import datetime as dt
+"""The store, on both back-ends (the ``store_database`` fixture: SQLite, and PostgreSQL on PostgreSQL runs)."""
 
+import datetime as dt
+import threading
+
+import psycopg
 import pytest
 
-from harvester.store import JobSpec, Store, WorkSpec
+from harvester.database import STORE_APPLICATION_NAME, DatabaseError
+from harvester.store import JobSpec, Store, StoreOwnerError, WorkSpec
+from tests.harvester.conftest import postgres_url
 
 
 def worker(worker_id: int, **fields) -> WorkSpec:
@@ -23,14 +29,72 @@ def test_worker_ids_stay_above_every_id_used_here_or_on_the_server(store):
     assert store.worker_ids_allocate(2) == [78, 79]
 
 
-def test_worker_ids_survive_a_restart(tmp_path):
-    path = str(tmp_path / "h.sqlite3")
-    first = Store(path)
+def test_worker_ids_survive_a_restart(store_database):
+    first = Store(store_database)
     first.worker_ids_allocate(3)
     first.close()
-    second = Store(path)
+    second = Store(store_database)
     assert second.worker_ids_allocate(1) == [4]
     second.close()
+
+
+def test_a_restarted_store_has_every_worker_held_job_command_and_counter(store_database):
+    submitted = dt.datetime(2025, 1, 2, 3, 4, 5, 678901)
+    first = Store(store_database)
+    first.claim("H1")
+    first.worker_ids_allocate(2)
+    first.worker_insert(worker(1, status="pending", submission_attempts=1))
+    first.worker_insert(worker(2, batch_id="4711", submit_time=submitted, plugin_data={"pid": 4711, "start": 9}))
+    first.job_insert(JobSpec(pandaid=6_000_000_001, queue="Q", status="fetched", job_data={"PandaID": 6_000_000_001}))
+    first.job_insert(JobSpec(pandaid=6_000_000_002, queue="Q", status="fetched", job_data={"PandaID": 6_000_000_002}))
+    first.job_update(6_000_000_002, worker_id=2, status="submitted", pending_update={"job_status": "starting"})
+    first.command_insert(command_id=3, command="KILL_WORKERS", params={"status": ["running"]}, ack_requested=True)
+    first.close()
+
+    second = Store(store_database)
+    second.claim("H1")  # the same instance comes back
+    pending, running = second.workers(with_jobs=True)
+    assert (pending.worker_id, pending.status, pending.submission_attempts) == (1, "pending", 1)
+    assert (running.batch_id, running.submit_time, running.plugin_data) == (
+        "4711",
+        submitted,
+        {"pid": 4711, "start": 9},
+    )
+    assert running.pandaids == [6_000_000_002]
+    assert [j.pandaid for j in second.jobs(unbound=True)] == [6_000_000_001]
+    assert second.job(6_000_000_002).pending_update == {"job_status": "starting"}
+    assert [c["command_id"] for c in second.commands("new")] == [3]
+    assert second.worker_ids_allocate(1) == [3]
+    second.close()
+
+
+def test_a_store_belongs_to_one_harvester(store_database):
+    first = Store(store_database)
+    first.claim("H1")
+    first.claim("H1")
+    with pytest.raises(StoreOwnerError, match="holds the state of Harvester 'H1', not 'H2'"):
+        first.claim("H2")
+    first.close()
+
+
+def test_the_agents_threads_share_the_store_without_losing_a_write(store):
+    allocated: list[int] = []
+
+    def agent():
+        for _ in range(20):
+            [worker_id] = store.worker_ids_allocate(1)
+            store.worker_insert(worker(worker_id))
+            allocated.append(worker_id)
+            store.workers(statuses=["running"])
+
+    threads = [threading.Thread(target=agent) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(allocated) == list(range(1, 81))
+    assert [w.worker_id for w in store.workers()] == list(range(1, 81))
 
 
 def test_a_worker_round_trips_with_every_field(store):
@@ -105,10 +169,41 @@ def test_commands_are_kept_until_deleted(store):
 
 
 def test_state_values_are_kept_by_key_and_prefix(store):
+    store.state_set("a_1", "not a:1")
+    store.state_set("b%", "literal")
+    store.state_set("bb", "other")
     store.state_set("a:1", "x")
     store.state_set("a:1", "y")
     store.state_set("b", "z")
     assert store.state_get("a:1") == "y"
     assert store.state_items("a:") == {"a:1": "y"}
+    assert store.state_items("a_") == {"a_1": "not a:1"}
+    assert store.state_items("b%") == {"b%": "literal"}
     store.state_delete("a:1")
     assert store.state_get("a:1", "gone") == "gone"
+
+
+@pytest.mark.postgres
+def test_a_postgresql_store_reconnects_after_losing_its_server_connection(postgres_store_url):
+    store = Store(postgres_store_url)
+    store.worker_insert(worker(1))
+    with psycopg.connect(postgres_store_url, autocommit=True) as admin:
+        [terminated] = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = %s",
+            [STORE_APPLICATION_NAME],
+        ).fetchall()
+    assert terminated == (True,)
+
+    with pytest.raises(psycopg.OperationalError):
+        store.worker_insert(worker(2))  # the statement that finds the connection lost fails ...
+    store.worker_insert(worker(2))  # ... and the next one runs on a new connection
+    assert [w.worker_id for w in store.workers()] == [1, 2]
+    store.close()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_schema_that_is_not_there_is_refused_with_the_reason(postgres_scratch_database):
+    url = postgres_url(postgres_scratch_database, options="-csearch_path=no_such_schema")
+    with pytest.raises(DatabaseError, match="cannot set up the store in postgresql://.*no schema has been selected"):
+        Store(url)

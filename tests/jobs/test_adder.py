@@ -1,15 +1,23 @@
 import json
 import threading
+import zlib
 from datetime import timedelta
 
 import pytest
 from django.db import connection
 
 from apps.core.timeutil import utcnow
+from apps.ddm.interface import UnknownDataset, ddm
+from apps.ddm.models import DataFile, Dataset, Replica
+from apps.ddm.names import deterministic_path
+from apps.ddm.services.rules import rules_process
 from apps.jobs.models import FileType, Job, JobFile, JobMetadata, JobOutputReport, JobStatusLog
 from apps.jobs.services import adder
+from apps.jobs.services.activator import jobs_activate, jobs_setup
 from apps.jobs.services.adder import adder_run
-from tests.factories import JobFactory, job_with_files
+from apps.jobs.services.output_registration import job_files_register
+from tests.ddm.storage import local_endpoint
+from tests.factories import JobFactory, PandaQueueFactory, SiteFactory, job_with_files
 
 pytestmark = pytest.mark.django_db
 
@@ -451,3 +459,121 @@ def test_several_adders_at_once_finalise_each_of_100_jobs_exactly_once(lease_sec
     assert set(moves.values_list("jobstatus", flat=True)) == {"finished"}
     assert set(JobOutputReport.objects.values_list("status", flat=True)) == {"done"}
     assert set(Job.objects.filter(pk__in=[job.pk for job in jobs]).values_list("jobstatus", flat=True)) == {"finished"}
+
+
+# --- registration in the data-management catalogue -----------------------------------------
+
+
+def test_the_outputs_and_log_of_a_finished_job_are_registered_in_their_datasets_with_a_replica():
+    job = holding_job(n_outputs=2)
+    report(job)
+
+    adder_run()
+
+    catalogue = ddm()
+    outputs = catalogue.list_files("mc23:mc23.HITS.s1")
+    assert [(f.lfn, f.guid, f.fsize, f.adler32) for f in outputs] == [
+        (f.lfn, entry(i)["guid"], 1000 + i, f"0a1b2c3{i}") for i, f in enumerate(files_of(job, FileType.OUTPUT))
+    ]
+    (log_file,) = catalogue.list_files("mc23:mc23.log.s1")
+    assert log_file.lfn == files_of(job, FileType.LOG)[0].lfn
+    replicas = catalogue.list_replicas([("mc23", outputs[0].lfn)])[("mc23", outputs[0].lfn)]
+    assert [(r.endpoint, r.state, r.pfn) for r in replicas] == [("SITE_DATADISK", "available", "file:///data/se/file0")]
+
+
+def test_a_failed_job_registers_only_its_log_in_the_catalogue():
+    job = holding_job(n_outputs=1)
+    report(job, final_status="failed")
+
+    adder_run()
+
+    assert [f.lfn for f in ddm().list_files("mc23.log.s1")] == [files_of(job, FileType.LOG)[0].lfn]
+    with pytest.raises(UnknownDataset):
+        ddm().list_files("mc23.HITS.s1")
+
+
+def test_registering_a_jobs_files_again_changes_nothing():
+    job = holding_job(n_outputs=2)
+    report(job)
+    adder_run()
+    files = files_of(job, FileType.OUTPUT, FileType.LOG)
+
+    assert job_files_register(files) == 0
+
+    assert (DataFile.objects.count(), Replica.objects.count()) == (3, 3)
+
+
+def test_a_closed_output_dataset_fails_the_job_with_ddm_error_203_and_still_registers_the_log():
+    ddm().register_dataset("mc23:mc23.HITS.s1")
+    ddm().close_dataset("mc23:mc23.HITS.s1")
+    job = holding_job(n_outputs=1)
+    report(job)
+
+    summary = adder_run()
+
+    job = fresh(job)
+    assert (job.jobstatus, job.ddmerrorcode, summary.failed) == ("failed", 203, 1)
+    assert job.ddmerrordiag.startswith("could not register outputs in DDM: dataset mc23:mc23.HITS.s1 is closed")
+    assert [f.status for f in files_of(job, FileType.OUTPUT, FileType.LOG)] == ["failed", "ready"]
+    assert ddm().get_dataset("mc23.HITS.s1").nfiles == 0
+    assert ddm().get_dataset("mc23.log.s1").nfiles == 1
+
+
+def test_a_failed_job_whose_log_is_refused_keeps_its_outcome_and_records_ddm_error_203():
+    ddm().register_dataset("mc23.log.s1", kind="container")
+    job = holding_job(n_outputs=1)
+    report(job, final_status="failed")
+
+    adder_run()
+
+    job = fresh(job)
+    assert (job.jobstatus, job.ddmerrorcode) == ("failed", 203)
+    assert "container" in job.ddmerrordiag
+
+
+def test_a_job_moved_out_of_holding_meanwhile_leaves_nothing_in_the_catalogue(monkeypatch):
+    job = holding_job()
+    report(job)
+    real_plan = adder.adder_plan
+
+    def plan_while_the_watcher_fails_the_job(**kwargs):
+        plan = real_plan(**kwargs)
+        Job.objects.filter(pk=job.pk).update(jobstatus="failed")
+        return plan
+
+    monkeypatch.setattr(adder, "adder_plan", plan_while_the_watcher_fails_the_job)
+
+    adder_run()
+
+    assert (Dataset.objects.count(), DataFile.objects.count()) == (0, 0)
+
+
+def test_outputs_of_a_finished_job_are_the_input_of_the_next_tasks_jobs(tmp_path):
+    """Job 1 writes its output on SITE_A's storage; job 2 at QUEUE_A reads it there, job 3 at QUEUE_B gets a copy."""
+    site_a = local_endpoint("SITE_A_DATADISK", tmp_path / "a")
+    local_endpoint("SITE_B_DATADISK", tmp_path / "b")
+    PandaQueueFactory(name="QUEUE_A", site=SiteFactory(name="SITE_A"))
+    PandaQueueFactory(name="QUEUE_B", site=SiteFactory(name="SITE_B"))
+    job = holding_job(n_outputs=1)
+    (output,) = files_of(job, FileType.OUTPUT)
+    data = b"HITS" * 500
+    path = tmp_path / "a" / deterministic_path("mc23", output.lfn)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data)
+    produced = entry(0, fsize=len(data), adler32=f"{zlib.adler32(data):08x}", surl=str(path), endpoint=site_a.name)
+    report(job, data={output.lfn: produced, files_of(job, FileType.LOG)[0].lfn: entry(1)})
+    adder_run()
+
+    (listed,) = ddm().list_files("mc23.HITS.s1")
+    next_jobs = []
+    for queue in ("QUEUE_A", "QUEUE_B"):
+        next_job = JobFactory(jobstatus="defined", computingsite=queue)
+        JobFile.objects.create(job=next_job, type=FileType.INPUT, lfn=listed.lfn, scope=listed.scope, guid=listed.guid)
+        next_jobs.append(next_job)
+
+    assert jobs_setup() == (1, 1)
+    rules_process()
+    assert jobs_activate() == 1
+
+    assert {fresh(j).jobstatus for j in next_jobs} == {"activated"}
+    assert (tmp_path / "b" / deterministic_path("mc23", listed.lfn)).read_bytes() == data

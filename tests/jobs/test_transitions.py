@@ -2,7 +2,7 @@ import pytest
 
 from apps.core.transitions import IllegalTransition, StaleStatus
 from apps.jobs.models import Job, JobStatusLog
-from apps.jobs.services.transitions import job_change_status
+from apps.jobs.services.transitions import job_change_status, jobs_change_status_bulk
 from apps.jobs.states import TRANSITIONS, JobStatus
 from tests.factories import JobFactory
 
@@ -66,3 +66,39 @@ def test_a_guarded_transition_loses_to_a_heartbeat_that_arrived_after_the_read()
         job_change_status(seen_by_watcher, new=JobStatus.FAILED, unchanged_since=True)
 
     assert Job.objects.get(pk=job.pk).jobstatus == JobStatus.RUNNING
+
+
+@pytest.mark.django_db
+def test_a_bulk_transition_moves_the_jobs_still_in_the_old_state_and_logs_each():
+    pending = [JobFactory(jobstatus=JobStatus.PENDING, computingsite="QUEUE_B") for _ in range(3)]
+    elsewhere = JobFactory(jobstatus=JobStatus.ACTIVATED)
+
+    moved = jobs_change_status_bulk(
+        [job.pandaid for job in pending] + [elsewhere.pandaid], old="pending", new="defined", reason="jedi"
+    )
+
+    assert sorted(moved) == sorted(job.pandaid for job in pending)
+    assert set(Job.objects.filter(pk__in=moved).values_list("jobstatus", flat=True)) == {"defined"}
+    assert Job.objects.get(pk=elsewhere.pk).jobstatus == "activated"
+    logs = JobStatusLog.objects.filter(pandaid__in=moved, oldstatus="pending", jobstatus="defined")
+    assert logs.count() == 3
+    assert {log.computingsite for log in logs} == {"QUEUE_B"} and {log.reason for log in logs} == {"jedi"}
+    assert not JobStatusLog.objects.filter(pandaid=elsewhere.pandaid, jobstatus="defined").exists()
+
+
+@pytest.mark.django_db
+def test_a_bulk_transition_the_table_forbids_raises_and_changes_nothing():
+    job = JobFactory(jobstatus=JobStatus.PENDING)
+
+    with pytest.raises(IllegalTransition):
+        jobs_change_status_bulk([job.pandaid], old="pending", new="running")
+
+    assert Job.objects.get(pk=job.pk).jobstatus == "pending"
+
+
+@pytest.mark.django_db
+def test_a_bulk_transition_run_twice_moves_nothing_the_second_time():
+    job = JobFactory(jobstatus=JobStatus.PENDING)
+    assert jobs_change_status_bulk([job.pandaid], old="pending", new="defined") == [job.pandaid]
+    assert jobs_change_status_bulk([job.pandaid], old="pending", new="defined") == []
+    assert JobStatusLog.objects.filter(pandaid=job.pandaid, jobstatus="defined").count() == 1

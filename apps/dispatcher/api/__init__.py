@@ -1,6 +1,7 @@
 """Endpoint modules; importing them registers their legacy and v1 methods."""
 
 from apps.dispatcher.api import (  # noqa: F401
+    brokerage,
     getjob,
     harvester,
     job_commands,
@@ -10,5 +11,7 @@ from apps.dispatcher.api import (  # noqa: F401
     statistics,
     status,
     system,
+    task_submit,
+    tasks,
     updates,
 )

@@ -16,10 +16,14 @@ job ``holding -> finished / failed / cancelled`` through ``job_change_status``:
   production labels, ``skipped`` for ``user``/``panda``. A job whose ``commandToPilot`` is
   ``tobekilled`` ends ``cancelled``, except after the retry kills (codes 7/8), which stay ``failed``.
 
-Registration into a DDM catalogue comes with the JEDI issue: the JobFile rows are the registration
-for now (status, guid, size, checksum, SURL and endpoint of each output), and so are the outcomes
-``transferring``/``merging``, which need DDM transfers and event-service merging: outputs are
-final where the pilot put them, so the Adder's outcome is ``finished`` or ``failed``.
+The ``ready`` outputs and log are then registered in the data-management catalogue
+(:mod:`apps.jobs.services.output_registration`: into ``JobFile.dataset`` with a replica on the
+endpoint the pilot reported), in the Adder's transaction and inside a savepoint. A refusal by the
+catalogue (closed dataset, GUID clash, ...) fails a finished job with ``ddmErrorCode=203`` (location
+registration failure, ``could not register outputs in DDM: <why>``), whose log is then registered
+alone; a failed job keeps its outcome and records the code if it has no ddm error yet. The outcomes
+``transferring``/``merging`` need DDM transfers and event-service merging: outputs are final where
+the pilot put them, so the Adder's outcome is ``finished`` or ``failed``.
 
 Concurrency: reports are claimed in small batches with a lease, a conditional UPDATE of
 ``locked_by``/``lock_expires`` on rows that are unlocked or whose lease expired, so correctness holds
@@ -45,7 +49,9 @@ from django.db.models import Q
 from apps.accounts.permissions import ANALYSIS_LABELS
 from apps.core.timeutil import utcnow
 from apps.core.values import as_int, is_null
+from apps.ddm.interface import DDMError
 from apps.jobs.models import FileType, Job, JobFile, JobMetadata, JobOutputReport, OutputReportStatus
+from apps.jobs.services.output_registration import job_files_register
 from apps.jobs.services.transitions import StaleStatus, job_change_status
 from apps.jobs.states import JobStatus
 
@@ -56,6 +62,8 @@ DEFAULT_LEASE_SECONDS = 300
 DEFAULT_MAX_REPORTS = 2000
 
 DDM_ADDER_ERROR = 200
+DDM_REGISTRATION_ERROR = 203
+REGISTRATION_DIAG = "could not register outputs in DDM: {error}"
 BAD_ENTRY_DIAG = "Could not get GUID/LFN/MD5/FSIZE/SURL from pilot JSON"
 MISSING_DIAG = "expected output {lfn} is missing in pilot JSON"
 TOBEKILLED = "tobekilled"
@@ -181,6 +189,7 @@ def _process(report_id: int, token: str) -> str:
         with transaction.atomic():
             if not _mark_done(report_id, token):
                 raise _LostLease
+            plan = _register_in_ddm(job, report, plan)
             if plan.files:
                 JobFile.objects.bulk_update(plan.files, FILE_FIELDS)
             job_change_status(job, new=plan.status, changes=plan.changes, reason=f"adder {report.final_status}")
@@ -192,8 +201,35 @@ def _process(report_id: int, token: str) -> str:
     return plan.status
 
 
-def adder_plan(*, job: Job, report: JobOutputReport) -> Plan:
-    """What the report does to the job and its files (no writes)."""
+def _try_register(files: list[JobFile]) -> str | None:
+    """Register in a savepoint: a refusal rolls back only the registration; answers the refusal."""
+    try:
+        with transaction.atomic():
+            job_files_register(files)
+    except DDMError as exc:
+        return str(exc)
+    return None
+
+
+def _register_in_ddm(job: Job, report: JobOutputReport, plan: Plan) -> Plan:
+    """Register the plan's ready outputs/log; a refused registration turns a finished plan into a failed one."""
+    error = _try_register(plan.files)
+    if error is None:
+        return plan
+    diag = REGISTRATION_DIAG.format(error=error)
+    log.warning("adder: job %s: %s", job.pandaid, diag)
+    if plan.status == JobStatus.FINISHED:
+        plan = adder_plan(job=job, report=report, registration_error=diag)
+        # The failed job's log alone; if that is refused too, the diag already says why.
+        _try_register(plan.files)
+    elif not job.ddmerrorcode and "ddmerrorcode" not in plan.changes:
+        plan.changes.update(ddmerrorcode=DDM_REGISTRATION_ERROR, ddmerrordiag=diag)
+    return plan
+
+
+def adder_plan(*, job: Job, report: JobOutputReport, registration_error: str | None = None) -> Plan:
+    """What the report does to the job and its files (no writes); ``registration_error`` fails a
+    finished job whose outputs the catalogue refused."""
     now = utcnow()
     entries, readable = _parse_report(report.data)
     subfiles, has_job_report = _job_report_subfiles(job)
@@ -211,7 +247,7 @@ def adder_plan(*, job: Job, report: JobOutputReport) -> Plan:
         for f in produced:
             if error is None and f.lfn not in records and not (missing_ok or _allowed_no_output(f)):
                 error = MISSING_DIAG.format(lfn=f.lfn)
-        if error is None:
+        if error is None and registration_error is None:
             for f in produced:
                 record = records.get(f.lfn)
                 if record is None:
@@ -222,7 +258,10 @@ def adder_plan(*, job: Job, report: JobOutputReport) -> Plan:
                         f.nevents = _nevents(f, subfiles, has_job_report, job)
                 f.modificationtime = now
             return Plan(status=JobStatus.FINISHED, changes=changes, files=produced)
-        changes.update(ddmerrorcode=DDM_ADDER_ERROR, ddmerrordiag=error)
+        if error is None:
+            changes.update(ddmerrorcode=DDM_REGISTRATION_ERROR, ddmerrordiag=registration_error)
+        else:
+            changes.update(ddmerrorcode=DDM_ADDER_ERROR, ddmerrordiag=error)
         status = JobStatus.FAILED
     else:
         status = JobStatus.FAILED

@@ -12,9 +12,25 @@ Claiming is the one place where a race would hand the same job to two pilots, so
   :func:`job_change_status` (conditional update + log row); a :class:`StaleStatus` means another
   request won and the next candidate is tried.
 
-The candidate query matches the partial index ``jobs_dispatch_idx`` (computingsite,
-currentpriority DESC, pandaid WHERE jobstatus='activated'): the status is a literal so the planner
-can prove the index predicate, and the non-sloppy ORDER BY is exactly the index order.
+Order (jedi.md §10.5, protocol.md §5.3): with probability ``PANDA_SLOPPY_DISPATCH_RATIO``/100 by
+PandaID only; otherwise by global-share rank (apps/shares/services/ranking.py: ``Test`` first, then
+the leaves most under their target), then currentPriority DESC, PandaID. Jobs whose share is not a
+ranked leaf (none, ``Undefined``) come after every ranked share. Without a share tree the order is
+currentPriority DESC, PandaID.
+
+The candidate queries match partial indexes on activated jobs (the status is a literal so the
+planner can prove the index predicate) whose order is the dispatch order, so nothing is sorted:
+``jobs_dispatch_sloppy_idx`` (computingsite, pandaid) for the sloppy order,
+``jobs_dispatch_idx`` (computingsite, currentpriority DESC, pandaid) for the priority order and
+``jobs_dispatch_share_idx`` (computingsite, gshare, currentpriority DESC, pandaid) for one share.
+
+With a share tree the PostgreSQL claim runs the statement once per ranked share that has activated
+jobs at the queue (:func:`shares_present`, a per-queue set refreshed every 10 s), in rank order,
+until it has the jobs it wants, then once without a share filter for the rest (unranked jobs, and
+shares that arrived at the queue since the set was read). A pilot usually gets its job from the
+first statement, and each statement is the plain claim plus ``gshare = %s``, which costs what the
+plain claim costs. (A single statement walking the shares through a LATERAL subquery was measured:
+it needs no cache but costs noticeably more to plan and run than the plain claim.)
 """
 
 import datetime as dt
@@ -27,7 +43,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Case, IntegerField, Q, Value, When
 
 from apps.accounts.identity import Identity, clean_user_id
 from apps.accounts.permissions import getjob_forced_owner, may_get_jobs
@@ -35,8 +51,10 @@ from apps.core.timeutil import utcnow
 from apps.core.transitions import check_transition
 from apps.jobs.models import Job, JobFile, JobParameters, JobStatusLog
 from apps.jobs.selectors.dispatch_dict import job_dispatch_dict
+from apps.jobs.selectors.shares import share_usage
 from apps.jobs.services.transitions import StaleStatus, job_change_status
 from apps.jobs.states import TRANSITIONS, JobStatus
+from apps.shares.services.ranking import share_ranking
 from apps.sites.models import PandaQueue, QueueActivity, QueueStatus
 from apps.sites.selectors.queues import queue_get_cached
 from apps.workers.services.dispatch import worker_record_dispatch
@@ -171,8 +189,7 @@ class DispatchCriteria:
         return " AND ".join(where), params
 
 
-# Global-share ranking (spec: the Test share first, then share leaves by under-pledge) does not
-# exist yet: without a share tree the non-sloppy order is currentPriority DESC, PandaID ASC.
+# Within a share (or without a share tree): currentPriority DESC, PandaID ASC.
 PRIORITY_ORDER = ("-currentpriority", "pandaid")
 SLOPPY_ORDER = ("pandaid",)
 
@@ -182,9 +199,11 @@ def _order_sql(order: tuple[str, ...], table: str = "") -> str:
     return ", ".join(f"{prefix}{name[1:]} DESC" if name.startswith("-") else f"{prefix}{name}" for name in order)
 
 
-def choose_order() -> tuple[str, ...]:
-    sloppy = random.randrange(100) < settings.PANDA_SLOPPY_DISPATCH_RATIO
-    return SLOPPY_ORDER if sloppy else PRIORITY_ORDER
+def choose_order() -> tuple[tuple[str, ...], list[str]]:
+    """The order of this getJob and the ranked shares that come before it (empty: no share order)."""
+    if random.randrange(100) < settings.PANDA_SLOPPY_DISPATCH_RATIO:
+        return SLOPPY_ORDER, []
+    return PRIORITY_ORDER, share_ranking(usage=share_usage)
 
 
 @dataclass(frozen=True)
@@ -199,9 +218,22 @@ _JOB_FIELDS = Job._meta.concrete_fields
 _JOB_ATTNAMES = [f.attname for f in _JOB_FIELDS]
 
 
-def claim_statement(criteria: DispatchCriteria, *, order: tuple[str, ...], limit: int, values: ClaimValues):
-    """The PostgreSQL claim: candidates, update, status log and parameters in one statement."""
+def claim_statement(
+    criteria: DispatchCriteria,
+    *,
+    order: tuple[str, ...],
+    limit: int,
+    values: ClaimValues,
+    share: str | None = None,
+):
+    """The PostgreSQL claim: candidates, update, status log and parameters in one statement.
+
+    ``share``: only jobs of this global share (``jobs_dispatch_share_idx``).
+    """
     where, where_params = criteria.as_sql()
+    if share is not None:
+        where += " AND gshare = %s"
+        where_params = [*where_params, share]
     qn = connection.ops.quote_name
     jobs, status_log, parameters = (qn(m._meta.db_table) for m in (Job, JobStatusLog, JobParameters))
     returning = ", ".join(f"{jobs}.{qn(f.column)}" for f in _JOB_FIELDS)
@@ -244,13 +276,38 @@ ORDER BY {_order_sql(order, "claimed")}
     return sql, params
 
 
-def _claim_postgresql(
-    criteria: DispatchCriteria, *, order: tuple[str, ...], n_jobs: int, values: ClaimValues
-) -> list[tuple[Job, str | None]]:
-    # Every row the statement returns is locked by us and was still activated, so there is no
-    # stale candidate to retry: one pass with LIMIT n_jobs. It may return fewer rows than are
-    # activated while other requests hold some of them locked; the next call gets those.
-    sql, params = claim_statement(criteria, order=order, limit=n_jobs, values=values)
+# Which ranked shares have activated jobs at a queue: per process, refreshed this often (seconds).
+PRESENT_SHARES_SECONDS = 10.0
+_present_shares: dict[str, tuple[float, frozenset[str], frozenset[str]]] = {}
+_PRESENT_SQL = f"""
+SELECT s.name FROM unnest(%s::text[]) AS s(name)
+WHERE EXISTS (
+    SELECT 1 FROM {Job._meta.db_table}
+    WHERE jobstatus = '{ACTIVATED}' AND computingsite = %s AND gshare = s.name
+)"""
+
+
+def shares_present(site_name: str, shares: list[str]) -> list[str]:
+    """``shares`` (in their order) that had activated jobs at ``site_name`` up to 10 s ago.
+
+    One index probe per share (``jobs_dispatch_share_idx``), at most every
+    :data:`PRESENT_SHARES_SECONDS` per queue and process, so getJob does not spend a statement on
+    each share a queue has no jobs of.
+    """
+    now = time.monotonic()
+    wanted = frozenset(shares)
+    cached = _present_shares.get(site_name)
+    if cached is None or cached[0] <= now or not wanted <= cached[1]:
+        with connection.cursor() as cursor:
+            cursor.execute(_PRESENT_SQL, [shares, site_name])
+            present = frozenset(row[0] for row in cursor.fetchall())
+        cached = (now + PRESENT_SHARES_SECONDS, wanted, present)
+        with _cache_lock:
+            _present_shares[site_name] = cached
+    return [share for share in shares if share in cached[2]]
+
+
+def _run_claim(sql: str, params: list) -> list[tuple[Job, str | None]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -258,8 +315,45 @@ def _claim_postgresql(
     return [(Job.from_db(connection.alias, _JOB_ATTNAMES, row[:width]), row[width]) for row in rows]
 
 
+def _claim_postgresql(
+    criteria: DispatchCriteria, *, order: tuple[str, ...], shares: list[str], n_jobs: int, values: ClaimValues
+) -> list[tuple[Job, str | None]]:
+    # Every row a statement returns is locked by us and was still activated, so there is no stale
+    # candidate to retry. Ranked shares present at the queue are tried one statement each, in rank
+    # order, until n_jobs are claimed (usually the first one does); then one statement without a
+    # share filter takes what is left in priority order: jobs of unranked shares, and of shares
+    # that arrived at the queue after the present-share cache was filled. A statement may return
+    # fewer rows than are activated while other requests hold some of them locked; the next call
+    # gets those.
+    claimed: list[tuple[Job, str | None]] = []
+    for share in [*shares_present(criteria.site_name, shares), None] if shares else [None]:
+        sql, params = claim_statement(criteria, order=order, limit=n_jobs - len(claimed), values=values, share=share)
+        claimed.extend(_run_claim(sql, params))
+        if len(claimed) >= n_jobs:
+            break
+    return claimed
+
+
+def _ordered_candidates(criteria: DispatchCriteria, *, order: tuple[str, ...], shares: list[str]):
+    candidates = Job.objects.filter(criteria.as_q()).select_related("params")
+    if not shares:
+        return candidates.order_by(*order)
+    share_rank = Case(
+        *(When(gshare=name, then=Value(rank)) for rank, name in enumerate(shares)),
+        default=Value(len(shares)),
+        output_field=IntegerField(),
+    )
+    return candidates.annotate(share_rank=share_rank).order_by("share_rank", *order)
+
+
 def _claim_with_transitions(
-    criteria: DispatchCriteria, *, order: tuple[str, ...], n_jobs: int, values: ClaimValues, deadline: float
+    criteria: DispatchCriteria,
+    *,
+    order: tuple[str, ...],
+    shares: list[str],
+    n_jobs: int,
+    values: ClaimValues,
+    deadline: float,
 ) -> list[tuple[Job, str | None]]:
     claimed: list[tuple[Job, str | None]] = []
     per_pass = max(1, settings.PANDA_N_JOBS_IN_GETJOB)
@@ -279,7 +373,7 @@ def _claim_with_transitions(
         },
     }
     while len(claimed) < n_jobs and time.monotonic() < deadline:
-        candidates = list(Job.objects.filter(criteria.as_q()).select_related("params").order_by(*order)[:per_pass])
+        candidates = list(_ordered_candidates(criteria, order=order, shares=shares)[:per_pass])
         for job in candidates:
             try:
                 job_change_status(job, new=SENT, changes=changes, reason=LOG_REASON)
@@ -360,10 +454,11 @@ def _jobs_sent_recently(site_name: str) -> int:
 
 
 def forget_dispatch_caches() -> None:
-    """For tests: the pilot-seen throttle and the nSent cache are per process."""
+    """For tests: the pilot-seen throttle, the nSent and present-share caches are per process."""
     with _cache_lock:
         _pilot_seen.clear()
         _n_sent.clear()
+        _present_shares.clear()
 
 
 def _cut(value: str | None, length: int) -> str | None:
@@ -429,7 +524,7 @@ def jobs_acquire(
         scheduler_id=_cut(scheduler_id, _SCHEDULER_LENGTH),
     )
     n_jobs = max(n_jobs, 1)
-    order = choose_order()
+    order, shares = choose_order()
     deadline = time.monotonic() + max(timeout - TIMEOUT_MARGIN, 1)
     relate_worker = bool(harvester_id) and worker_id is not None
 
@@ -438,9 +533,11 @@ def jobs_acquire(
     # relation must commit with it; elsewhere one transaction keeps the candidate loop consistent.
     with transaction.atomic() if relate_worker or not on_postgresql else nullcontext():
         if on_postgresql:
-            claimed = _claim_postgresql(criteria, order=order, n_jobs=n_jobs, values=values)
+            claimed = _claim_postgresql(criteria, order=order, shares=shares, n_jobs=n_jobs, values=values)
         else:
-            claimed = _claim_with_transitions(criteria, order=order, n_jobs=n_jobs, values=values, deadline=deadline)
+            claimed = _claim_with_transitions(
+                criteria, order=order, shares=shares, n_jobs=n_jobs, values=values, deadline=deadline
+            )
         if relate_worker and claimed:
             worker_record_dispatch(
                 harvester_id=harvester_id,

@@ -7,14 +7,23 @@ row in the same transaction. Callers that lose a race get :class:`StaleStatus`.
 
 from collections.abc import Mapping
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from apps.core.timeutil import utcnow
 from apps.core.transitions import IllegalTransition, StaleStatus, check_transition, conditional_status_update
 from apps.jobs.models import Job, JobStatusLog
 from apps.jobs.states import DIAG_LENGTHS, INITIAL, TRANSITIONS
 
-__all__ = ["IllegalTransition", "StaleStatus", "job_change_status", "job_log_creation", "truncate_diags"]
+__all__ = [
+    "IllegalTransition",
+    "StaleStatus",
+    "job_change_status",
+    "job_log_creation",
+    "jobs_change_status_bulk",
+    "truncate_diags",
+]
+
+_BULK_CHUNK = 900  # bound variables per statement (SQLite allows 999)
 
 
 def truncate_diags(changes: dict) -> dict:
@@ -59,6 +68,61 @@ def job_change_status(
     for field, value in values.items():
         setattr(job, field, value)
     return job
+
+
+def jobs_change_status_bulk(pandaids: list[int], *, old: str, new: str, reason: str = "") -> list[int]:
+    """Move many jobs ``old`` -> ``new`` at once: one conditional UPDATE and the log rows in one transaction.
+
+    For agents that move jobs they just made (JEDI's ``pending`` -> ``defined``). Jobs no longer in
+    ``old`` are left alone; answers the PandaIDs that moved.
+    """
+    check_transition("job", TRANSITIONS, old, new)
+    if not pandaids:
+        return []
+    now = utcnow()
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    table = connection.ops.quote_name(Job._meta.db_table)
+    moved: list[tuple[int, str | None, str | None]] = []
+    log_table = connection.ops.quote_name(JobStatusLog._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(pandaids), _BULK_CHUNK):
+            ids = pandaids[start : start + _BULK_CHUNK]
+            update = (
+                f"UPDATE {table} SET jobstatus = %s, statechangetime = %s, modificationtime = %s "
+                f"WHERE jobstatus = %s AND pandaid IN ({', '.join(['%s'] * len(ids))}) "
+                "RETURNING pandaid, computingsite, prodsourcelabel"
+            )
+            params = [new, stamp, stamp, old, *ids]
+            if connection.vendor == "postgresql":
+                # One statement: the rows the UPDATE moved feed the log INSERT directly.
+                cursor.execute(
+                    f"WITH moved AS ({update}) INSERT INTO {log_table} "
+                    "(pandaid, modificationtime, oldstatus, jobstatus, computingsite, prodsourcelabel, reason) "
+                    "SELECT pandaid, %s, %s, %s, computingsite, prodsourcelabel, %s FROM moved "
+                    "RETURNING pandaid, computingsite, prodsourcelabel",
+                    [*params, stamp, old, new, reason[:250]],
+                )
+                moved.extend(cursor.fetchall())
+                continue
+            # UPDATE ... RETURNING (SQLite >= 3.35): exactly the rows this statement moved.
+            cursor.execute(update, params)
+            rows = cursor.fetchall()
+            moved.extend(rows)
+            JobStatusLog.objects.bulk_create(
+                [
+                    JobStatusLog(
+                        pandaid=pandaid,
+                        modificationtime=now,
+                        oldstatus=old,
+                        jobstatus=new,
+                        computingsite=site,
+                        prodsourcelabel=label,
+                        reason=reason[:250],
+                    )
+                    for pandaid, site, label in rows
+                ]
+            )
+    return [pandaid for pandaid, _, _ in moved]
 
 
 def job_log_creation(jobs: list[Job], *, reason: str = "created") -> None:

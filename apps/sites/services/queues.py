@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import transaction
 
-from apps.sites.models import DOCUMENT_COLUMNS, PandaQueue, QueueStatus, QueueType, Site
+from apps.sites.models import DOCUMENT_COLUMNS, PandaQueue, QueueStatus, QueueType, Site, SiteRole
 
 # Fields copied into integer columns: a wrong type would be silently coerced or rejected by the DB.
 INTEGER_FIELDS = ("maxrss", "minrss", "maxtime", "mintime", "corecount", "maxwdir", "timefloor")
@@ -196,9 +196,11 @@ def queue_save(*, name: str, document: dict) -> bool:
 def site_upsert(*, name: str, document: dict | None = None) -> Site:
     site, _ = Site.objects.get_or_create(name=name)
     changed = []
-    for key in ("cloud", "tier", "country"):
+    for key in ("cloud", "tier", "country", "role"):
         value = (document or {}).get(key)
         limit = Site._meta.get_field(key).max_length
+        if key == "role" and value not in SiteRole.values:
+            continue  # "nucleus" / "satellite" (jedi.md §10.4); anything else leaves the role alone
         if isinstance(value, str) and value and len(value) <= limit and getattr(site, key) != value:
             setattr(site, key, value)
             changed.append(key)

@@ -16,6 +16,7 @@ from apps.jobs.services.demo import (
     demo_jobs_create,
     demo_transformation_url,
 )
+from apps.shares.services.tree import ensure_default_shares
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,9 @@ class Command(BaseCommand):
         if not server_url.startswith(("http://", "https://")):
             raise CommandError("--server-url must start with http:// or https://")
         queues = tuple(options["queues"] or DEMO_QUEUES)
+        # Dispatch orders by global share; a fresh demo database gets the default tree.
+        if ensure_default_shares():
+            self.stdout.write("installed the default global-share tree")
         try:
             self.run_round(queues, options, server_url)
             while not options["once"]:
