@@ -21,8 +21,8 @@ def make_worker(config, worker_id=1) -> WorkSpec:
     )
 
 
-def submitted(tmp_path, **env):
-    config = harvester_config(tmp_path, pilot_env={k: str(v) for k, v in env.items()})
+def submitted(tmp_path, *, harvester=None, **env):
+    config = harvester_config(tmp_path, pilot_env={k: str(v) for k, v in env.items()}, harvester=harvester)
     plugin = LocalPlugin(config)
     worker = make_worker(config)
     assert plugin.submit_workers([worker]) == [(True, "")]
@@ -85,9 +85,13 @@ def test_killing_a_worker_stops_its_whole_process_group(tmp_path):
 
 
 def test_a_kill_waits_for_a_pilot_that_takes_time_to_stop_after_its_wrapper_is_gone(tmp_path):
-    # The wrapper shell dies at once on SIGTERM; the pilot still reports before it exits.
+    # The wrapper shell dies at once on SIGTERM; the pilot still reports before it exits. The grace
+    # period is generous so that a loaded machine cannot turn the awaited stop into a SIGKILL.
     _, plugin, worker = submitted(
-        tmp_path, STAND_IN_SLEEP=600, STAND_IN_ON_TERM="sleep 1; echo stopped > stopped.txt; exit 143"
+        tmp_path,
+        harvester={"kill_grace_seconds": 30},
+        STAND_IN_SLEEP=600,
+        STAND_IN_ON_TERM="sleep 1; echo stopped > stopped.txt; exit 143",
     )
     stand_in = int(wait_for(lambda: stand_in_pid(worker), what="the pilot to start"))
 
