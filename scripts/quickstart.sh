@@ -2,7 +2,8 @@
 # Quick start (`make demo`): install, migrate, load the demo grid, then run in the foreground
 #   - gunicorn (pandaweb.wsgi, 2 workers) on 127.0.0.1:$PANDA_PORT (default 8000),
 #   - one Celery worker with embedded beat (the periodic agents) on the configured broker,
-#   - the demo-jobs loop that keeps DEMO_QUEUE and DEMO_QUEUE_MCORE supplied with runnable activated jobs,
+#   - the demo-tasks loop that submits small production tasks (one single-core, one multi-core) whenever
+#     the previous one has ended; the JEDI agents of the beat turn them into jobs on DEMO_QUEUE(_MCORE),
 #   - Harvester (harvester/demo.toml), which starts real pilots on this machine for those jobs.
 # With no environment everything runs on var/panda.sqlite3 and the filesystem broker under var/.
 # Ctrl-C (or SIGTERM to this script) stops exactly the processes started here, by pid; Harvester
@@ -32,7 +33,7 @@ fi
 var_dir=$("$py" -c 'import os; os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pandaweb.settings")
 from django.conf import settings; print(settings.VAR_DIR.resolve())')
 token_file="$var_dir/demo-pilot.token"
-# The demo transformation (run_demo.sh, installed by demo_jobs) is served from here as /trf/demo/.
+# The demo transformation (run_demo.sh, installed by demo_tasks) is served from here as /trf/demo/.
 export PANDA_TRF_DIR=${PANDA_TRF_DIR:-$var_dir/trf}
 
 database=${DATABASE_URL:-sqlite: $var_dir/panda.sqlite3}
@@ -96,7 +97,7 @@ trap stop_all EXIT
 pids+=($!)
 .venv/bin/celery -A pandaweb worker -B --concurrency 1 --loglevel INFO --hostname "panda-demo@%h" &
 pids+=($!)
-"$py" manage.py demo_jobs --interval "$interval" --server-url "$url" &
+"$py" manage.py demo_tasks --interval "$interval" --server-url "$url" &
 pids+=($!)
 # Pilots run "$PWD/.venv/bin/python -m pilot" with the demo pilot token; its log and the pilots' output
 # (pilot.stdout in each worker's directory) are under $var_dir.
@@ -121,8 +122,13 @@ for _ in $(seq 1 150); do
     Harvester log: $var_dir/harvester.log
     Pilots:        $var_dir/harvester/workers/<worker id>/pilot.stdout
     Storage (SE):  $var_dir/demo-se
-    Jobs go activated -> sent -> starting -> running -> holding -> finished in a minute or two;
-    every demo_jobs line below counts them by status.
+    Tasks go registered -> defined -> ready -> running -> prepared -> done in a couple of minutes
+    (TaskRefiner, ContentsFeeder, JobGenerator, then Harvester's pilots run the jobs, the Adder,
+    feedback and PostProcessor finish them); every demo_tasks line below names the tasks it submitted
+    and counts the demo tasks and jobs by status. Watch one task (<id> = a jediTaskID from those lines):
+      curl -H "Authorization: Bearer \$(cat $token_file)" "$url/api/v1/task/get_status?task_id=<id>"
+      curl -H "Authorization: Bearer \$(cat $token_file)" "$url/api/v1/task/get_details?task_id=<id>&include_status=true"
+      $url/admin/jedi/task/                          the tasks in the admin (log in first, see above)
     Press Ctrl-C to stop (or: kill $$).
 
 EOT

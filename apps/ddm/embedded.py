@@ -11,11 +11,12 @@ Rules are only recorded here; the embedded transfer service that satisfies them 
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
-from django.db import transaction
-from django.db.models import Count, Sum
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Collate
 
 from apps.core.timeutil import utcnow
 from apps.ddm.interface import (
@@ -105,6 +106,50 @@ class EmbeddedDDM:
                     dataset=f"{ds_scope}:{ds_name}",
                 )
         return list(files.values())
+
+    def iter_files(self, name: str, *, chunk: int = 5000) -> Iterator[FileInfo]:
+        """Pages of ``chunk`` rows by (lfn, scope) after the last file seen (keyset), each the exact
+        prefix of :meth:`list_files`' order: the first rows of every chunk of dataset ids, merged.
+        A file's rows in later datasets (by name) fall behind the page's end or are skipped by the
+        strict ``>`` of the next page, so each file comes once, with its first dataset."""
+        if chunk < 1:
+            raise ValueError(f"chunk must be positive, got {chunk}")
+        dataset_ids = datasets_expand(dataset_get(name))
+        # Byte order on every database, the same as Python's sort of the merged chunks.
+        lfn, scope = (
+            (Collate(F("file__lfn"), "C"), Collate(F("file__scope"), "C"))
+            if connection.vendor == "postgresql"
+            else (F("file__lfn"), F("file__scope"))
+        )
+        base = DatasetFile.objects.annotate(lfn_key=lfn, scope_key=scope)
+        order = ("lfn_key", "scope_key", "dataset__scope", "dataset__name")
+        columns = ("file__scope", "file__lfn", "file__guid", "file__fsize", "file__adler32", "file__nevents")
+        last: tuple[str, str] | None = None
+        while True:
+            rows: list[tuple] = []
+            for ids in in_chunks(dataset_ids):
+                page = base.filter(dataset_id__in=ids)
+                if last is not None:
+                    page = page.filter(Q(lfn_key__gt=last[0]) | Q(lfn_key=last[0], scope_key__gt=last[1]))
+                rows.extend(page.order_by(*order).values_list(*columns, "dataset__scope", "dataset__name")[:chunk])
+            if not rows:
+                return
+            rows.sort(key=lambda row: (row[1], row[0], row[6], row[7]))
+            for scope_, lfn_, guid, fsize, adler32, nevents, ds_scope, ds_name in rows[:chunk]:
+                if (lfn_, scope_) == last:
+                    continue
+                last = (lfn_, scope_)
+                yield FileInfo(
+                    scope=scope_,
+                    lfn=lfn_,
+                    guid=guid,
+                    fsize=fsize,
+                    adler32=adler32,
+                    nevents=nevents,
+                    dataset=f"{ds_scope}:{ds_name}",
+                )
+            if len(rows) < chunk:
+                return
 
     def list_replicas(self, files: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[ReplicaInfo]]:
         result: dict[tuple[str, str], list[ReplicaInfo]] = {}
@@ -211,6 +256,14 @@ class EmbeddedDDM:
         dataset = dataset_get(name)
         Dataset.objects.filter(pk=dataset.pk, state=DatasetState.OPEN).update(
             state=DatasetState.CLOSED, modificationtime=utcnow()
+        )
+
+    def open_dataset(self, name: str) -> None:
+        dataset = dataset_get(name)
+        if dataset.state == DatasetState.FROZEN:
+            raise DDMError(f"dataset {_did(dataset)} is frozen: it cannot be opened again")
+        Dataset.objects.filter(pk=dataset.pk, state=DatasetState.CLOSED).update(
+            state=DatasetState.OPEN, modificationtime=utcnow()
         )
 
     def create_rule(

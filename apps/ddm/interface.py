@@ -10,7 +10,7 @@ Names are DIDs: ``scope:name`` or a bare name (the scope is then the name's firs
 field, or ``user.<name>`` for ``user.<name>.…``, as Rucio's default extract-scope does).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -94,6 +94,10 @@ class DataManagement(Protocol):
     def list_files(self, name: str) -> list[FileInfo]:
         """Files of a dataset, or of every dataset of a container (sorted by lfn, no duplicates)."""
 
+    def iter_files(self, name: str, *, chunk: int = 5000) -> Iterator[FileInfo]:
+        """The files of :meth:`list_files`, same order, read ``chunk`` at a time: a dataset of 100,000
+        files never sits in memory at once. Raises :class:`UnknownDataset` on the first ``next``."""
+
     def list_replicas(self, files: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[ReplicaInfo]]:
         """Replicas per ``(scope, lfn)``; files without replicas map to an empty list."""
 
@@ -113,6 +117,10 @@ class DataManagement(Protocol):
 
     def close_dataset(self, name: str) -> None:
         """No more files may be attached."""
+
+    def open_dataset(self, name: str) -> None:
+        """Files may be attached again to a closed dataset (a retried task writes into its outputs
+        again); idempotent; refused (DDMError) for a frozen dataset."""
 
     def create_rule(
         self, dataset: str, endpoint: str, *, activity: str = "replicate", lifetime: int | None = None

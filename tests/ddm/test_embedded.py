@@ -388,6 +388,28 @@ def test_closing_a_dataset_is_idempotent_and_an_unknown_one_is_refused(catalogue
         catalogue.close_dataset("mc23.HITS.none")
 
 
+def test_a_closed_dataset_opened_again_takes_new_files(catalogue):
+    catalogue.register_dataset("mc23.HITS.s1")
+    catalogue.close_dataset("mc23.HITS.s1")
+
+    catalogue.open_dataset("mc23.HITS.s1")
+    catalogue.open_dataset("mc23.HITS.s1")
+
+    assert catalogue.get_dataset("mc23.HITS.s1").state == "open"
+    assert catalogue.register_outputs("mc23.HITS.s1", [output("a.root")]) == 1
+
+
+def test_a_frozen_or_unknown_dataset_cannot_be_opened(catalogue):
+    catalogue.register_dataset("mc23.HITS.s1")
+    Dataset.objects.filter(name="mc23.HITS.s1").update(state="frozen")
+
+    with pytest.raises(DDMError, match="frozen"):
+        catalogue.open_dataset("mc23.HITS.s1")
+    with pytest.raises(UnknownDataset):
+        catalogue.open_dataset("mc23.HITS.none")
+    assert catalogue.get_dataset("mc23.HITS.s1").state == "frozen"
+
+
 def test_a_rule_is_created_once_per_dataset_endpoint_and_activity(catalogue):
     StorageEndpointFactory(name="SE_B")
     ddm_dataset_with_files("mc23.EVNT.a", 1)

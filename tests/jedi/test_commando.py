@@ -7,6 +7,8 @@ from django.core.management import call_command
 
 from apps.accounts.identity import Identity
 from apps.core.timeutil import utcnow
+from apps.ddm.interface import ddm
+from apps.ddm.models import Dataset
 from apps.jedi.models import DatasetContent, Task, TaskCommand, TaskDataset, TaskParams, TaskStatusLog
 from apps.jedi.services.commando import commando_run, commands_claim
 from apps.jedi.services.commands import task_command_enqueue
@@ -15,7 +17,7 @@ from apps.jedi.states import TaskStatus
 from apps.jedi.tasks import run_task_commando
 from apps.jobs.models import Job
 from tests.factories import JobFactory
-from tests.jedi_factories import TaskFactory, input_contents
+from tests.jedi_factories import TaskDatasetFactory, TaskFactory, input_contents
 
 pytestmark = pytest.mark.django_db
 
@@ -170,6 +172,44 @@ def test_retry_puts_failed_inputs_back_to_ready_with_a_fresh_allowance_and_the_t
     dataset = TaskDataset.objects.get(pk=failed.dataset_id)
     assert (dataset.status, dataset.nfilesused, dataset.nfilesfailed) == ("ready", 2, 1)
     assert fresh(command).result == "1 failed input files back to ready; task ready"
+
+
+def closed_outputs(task):
+    """The task's output and log datasets, closed in DDM and in JEDI as the PostProcessor leaves them."""
+    datasets = []
+    for name, kind in (("user.jdoe:user.jdoe.retry.out", "output"), ("user.jdoe:user.jdoe.retry.log", "log")):
+        ddm().register_dataset(name)
+        ddm().close_dataset(name)
+        datasets.append(TaskDatasetFactory(task=task, datasetname=name, type=kind, status="done", state="closed"))
+    return datasets
+
+
+@pytest.mark.parametrize("command", ["retry", "incexec"])
+def test_retry_and_incexec_open_the_closed_output_datasets_again(command):
+    task, _done, _failed, _hard = failed_task()
+    datasets = closed_outputs(task)
+    enqueue(task, command)
+
+    commando_run()
+
+    assert fresh(task).status in (T.READY, T.REREFINE)
+    for dataset in datasets:
+        assert ddm().get_dataset(dataset.datasetname).state == "open"
+        assert (fresh(dataset).status, dataset.state) == ("ready", "open")
+
+
+def test_a_retry_whose_output_dataset_cannot_be_opened_fails_and_changes_nothing():
+    task, _done, failed, _hard = failed_task()
+    output, _log = closed_outputs(task)
+    Dataset.objects.filter(name="user.jdoe.retry.out").update(state="frozen")
+    command = enqueue(task, "retry")
+
+    commando_run()
+
+    assert fresh(command).status == "failed"
+    assert "cannot reopen output dataset user.jdoe:user.jdoe.retry.out" in command.result
+    assert fresh(task).status == T.FINISHED
+    assert (fresh(failed).status, fresh(output).state) == ("failed", "closed")
 
 
 def test_retry_with_ignore_hard_exhausted_also_resets_the_files_at_their_failure_limit():

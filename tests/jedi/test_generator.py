@@ -1,6 +1,14 @@
 import pytest
 
-from apps.jedi.models import DatasetContent, DatasetType, JobRetryHistory, OutputTemplate, Task, TaskDataset
+from apps.jedi.models import (
+    DatasetContent,
+    DatasetType,
+    JobRetryHistory,
+    OutputTemplate,
+    Task,
+    TaskDataset,
+    TaskStatusLog,
+)
 from apps.jedi.services.generator import job_generator_run
 from apps.jedi.states import TaskStatus
 from apps.jobs.models import Job, JobFile, JobStatusLog
@@ -118,6 +126,20 @@ def test_the_first_ten_chunks_become_scouts_and_the_task_waits_in_scouting():
     assert DatasetContent.objects.filter(task=task, type="input", status="ready").count() == 10
 
     assert job_generator_run().jobs == 0
+
+
+def test_a_task_back_in_ready_after_its_avalanche_generates_no_scouts_again():
+    task = generating_task(4, splitrule="NF=2,US=1")
+    for old, new in (("ready", "scouting"), ("scouting", "running"), ("running", "prepared"), ("prepared", "done")):
+        TaskStatusLog.objects.create(jeditaskid=task.jeditaskid, oldstatus=old, status=new)
+
+    summary = job_generator_run()
+
+    assert summary.jobs == 2 and summary.running == 1 and summary.scouting == 0
+    assert {job.specialhandling for job in task_jobs(task)} == {None}
+    assert BROKER_CALLS[0]["scout"] is False
+    task.refresh_from_db()
+    assert task.status == TaskStatus.RUNNING
 
 
 def test_scouts_without_a_per_job_rule_get_one_file_each_and_priority_901():

@@ -15,8 +15,9 @@ What each command does (the task enters the command's intermediate state here, n
 * ``finish``: ``finishing`` (the generator stops); soft: queued jobs killed with 52, running ones
   continue; hard: all unfinished jobs killed with 52. ``passed`` once no unfinished job is left.
 * ``retry``: ``toretry``; ``failed`` inputs back to ``ready`` with a fresh attempt allowance
-  (:func:`~apps.jedi.services.attempts.files_reset_for_retry`); ``ready`` (the generator takes
-  over). With ``new_parameters`` it is an incremental execution, as upstream makes it: the
+  (:func:`~apps.jedi.services.attempts.files_reset_for_retry`); the output and log datasets the
+  PostProcessor closed are opened again in DDM (so are they for ``incexec``); ``ready`` (the
+  generator takes over). With ``new_parameters`` it is an incremental execution, as upstream makes it: the
   parameters can only take effect through the refiner.
 * ``incexec`` (reload input / new parameters): ``toincexec``; new parameters merged into the
   stored map (a ``null`` value deletes the key); failed inputs reset; input datasets marked
@@ -43,7 +44,8 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 
 from apps.core.timeutil import utcnow
-from apps.jedi.models import INPUT_TYPES, CommandStatus, Task, TaskCommand, TaskDataset, TaskParams
+from apps.ddm.interface import DDMError, UnknownDataset, ddm
+from apps.jedi.models import INPUT_TYPES, CommandStatus, DatasetType, Task, TaskCommand, TaskDataset, TaskParams
 from apps.jedi.services.attempts import files_reset_for_retry
 from apps.jedi.services.commands import command_allowed, not_allowed_message
 from apps.jedi.services.locks import agent_name, task_release, tasks_claim
@@ -216,6 +218,24 @@ def _merge_parameters(task: Task, new_parameters: dict) -> None:
     TaskParams.objects.update_or_create(task=task, defaults={"taskparams": json.dumps(current)})
 
 
+def _reopen_outputs(task: Task) -> int:
+    """The output and log datasets the PostProcessor closed when the task ended, open again in DDM:
+    the retried work registers its files there (upstream's TaskSetupper reopens them likewise)."""
+    closed = TaskDataset.objects.filter(task=task, type__in=(DatasetType.OUTPUT, DatasetType.LOG), state="closed")
+    reopened = 0
+    for dataset in closed:
+        try:
+            ddm().open_dataset(dataset.datasetname)
+        except UnknownDataset:
+            pass  # no job registered a file yet: the Adder creates it open
+        except DDMError as exc:
+            raise CommandFailed(f"cannot reopen output dataset {dataset.datasetname}: {exc}") from exc
+        reopened += TaskDataset.objects.filter(pk=dataset.pk, state="closed").update(
+            status="ready", state="open", modificationtime=utcnow()
+        )
+    return reopened
+
+
 def _back(task: Task, allowed: Iterable[str]) -> str:
     """``oldstatus`` when it is a legal way back, else ``ready``."""
     targets = TRANSITIONS[task.status]
@@ -252,6 +272,7 @@ def _retry(task: Task, command: TaskCommand) -> str:
         reset = _reset_inputs(task, command)
         if reset == 0 and came_from != T.EXHAUSTED:
             raise CommandFailed(f"nothing to retry: the {came_from} task has no failed input files to retry")
+        _reopen_outputs(task)
         task_change_status(
             task,
             new=T.READY,
@@ -270,6 +291,7 @@ def _incexec(task: Task, command: TaskCommand) -> str:
         if new_parameters:
             _merge_parameters(task, new_parameters)
         reset = _reset_inputs(task, command)
+        _reopen_outputs(task)
         TaskDataset.objects.filter(task=task, type__in=INPUT_TYPES).update(status="toupdate", modificationtime=utcnow())
         task_change_status(
             task,

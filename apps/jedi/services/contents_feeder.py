@@ -3,9 +3,10 @@
 Claims ``defined`` tasks, and tasks in an active state with an input dataset in ``toupdate``, and
 feeds their input datasets that are ``defined`` (never fed) or ``toupdate`` (new files wanted):
 
-* ``input``: the files DDM lists for the dataset or container (``ddm().list_files``), filtered by
-  the item's ``files`` / ``include`` / ``exclude``; for the master stream at most ``nFiles`` files
-  and, with ``nEvents``, only as many files as it takes to reach that many events;
+* ``input``: the files DDM lists for the dataset or container (``ddm().iter_files``, streamed a
+  chunk at a time), filtered by the item's ``files`` / ``include`` / ``exclude``; for the master
+  stream at most ``nFiles`` files and, with ``nEvents``, only as many files as it takes to reach
+  that many events;
 * ``pseudo_input`` of a ``pfnList`` task: one row per PFN (the LFN is the PFN);
 * ``pseudo_input`` of a ``noInput`` task: one pseudo file per job — ``nFiles`` of them, or
   ``ceil(nEvents / nEventsPerJob)`` — carrying the job's event range (``startevent``, ``endevent``,
@@ -13,8 +14,8 @@ feeds their input datasets that are ``defined`` (never fed) or ``toupdate`` (new
 
 Every row starts ``ready`` with ``maxattempt`` = the task's ``maxAttempt`` (3; 1 with
 ``disableAutoRetry``), ``maxfailure`` = ``maxFailure``, checksum ``ad:<adler32>``. Rows are
-inserted in chunks of ``chunk_size`` with one short transaction each and the lease renewed between
-chunks, so 100,000 files go in without a long transaction or a growing buffer on this side. A
+inserted in chunks of ``chunk_size`` (``COPY`` on PostgreSQL) with one short transaction each and
+the lease renewed between chunks, so 100,000 files go in without a long transaction or a growing buffer on this side. A
 dataset becomes ``ready`` with its counters (``nfiles``, ``nfilestobeused``, ``nevents``) only
 after its last chunk; a dataset still ``defined`` when the agent comes back after a crash is
 emptied and fed again, a ``toupdate`` one only gets the files it does not have yet. So running the
@@ -32,7 +33,7 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 
 from django.db import transaction
 from django.db.models import Count, F, Q, Sum
@@ -41,6 +42,7 @@ from apps.core.timeutil import utcnow
 from apps.ddm.interface import FileInfo, UnknownDataset, ddm
 from apps.jedi.models import INPUT_TYPES, ContentStatus, DatasetContent, DatasetType, Task, TaskDataset, TaskParams
 from apps.jedi.services.locks import task_lease_renew, task_release, tasks_claim
+from apps.jedi.services.rows import insert_tuples, layout
 from apps.jedi.services.transitions import StaleStatus, task_change_status
 from apps.jedi.states import ACTIVE, TaskStatus
 from apps.jedi.taskparams import (
@@ -63,6 +65,9 @@ TO_FEED = ("defined", "toupdate")
 UPDATABLE = (ACTIVE | {TaskStatus.ASSIGNING}) - {TaskStatus.DEFINED}
 NEEDS_NUCLEUS = ("managed", "test")
 LFN_MAX = 256
+# The columns a fed row sets (the rest take their defaults): common ones, then the file's own.
+_COMMON = ("task_id", "dataset_id", "type", "status", "maxattempt", "maxfailure", "creationdate")
+_PER_FILE = ("lfn", "scope", "guid", "fsize", "checksum", "nevents", "startevent", "endevent", "firstevent")
 
 
 class _Pending(Exception):
@@ -225,10 +230,14 @@ class _Feeder:
                 )
 
     def _input_rows(self, dataset: TaskDataset, spec: DatasetSpec | None, *, full: bool) -> Iterator[dict]:
+        # Streamed from DDM a chunk at a time; the first file is read here so that an unknown
+        # dataset is told apart from a failure later on.
+        listing = ddm().iter_files(dataset.datasetname, chunk=self.chunk_size)
         try:
-            files: Iterable[FileInfo] = ddm().list_files(dataset.datasetname)
+            first = next(listing, None)
         except UnknownDataset:
             raise _Pending(f"input dataset {dataset.datasetname} is unknown to DDM") from None
+        files: Iterable[FileInfo] = chain([first], listing) if first is not None else ()
         known: set[tuple[str, str]] = set()
         if not full:
             known = set(DatasetContent.objects.filter(dataset=dataset).values_list("scope", "lfn").iterator())
@@ -302,26 +311,28 @@ class _Feeder:
             yield row
 
     def _insert(self, dataset: TaskDataset, rows: Iterator[dict]) -> tuple[int, int]:
+        """Insert ``rows`` ``chunk_size`` at a time (``COPY`` on PostgreSQL), one short transaction
+        each, renewing the lease between chunks; answers (rows, events)."""
         parsed = self.parsed
-        common = {
-            "task_id": self.task.jeditaskid,
-            "dataset_id": dataset.datasetid,
-            "type": dataset.type,
-            "status": ContentStatus.READY,
-            "maxattempt": parsed.max_attempt,
-            "maxfailure": parsed.max_failure,
-        }
+        table = layout(DatasetContent, _COMMON + _PER_FILE)
         count = events = 0
         while True:
             chunk = list(islice(rows, self.chunk_size))
             if not chunk:
                 return count, events
-            now = utcnow()
-            objects = [DatasetContent(creationdate=now, **common, **row) for row in chunk]
+            common = (
+                self.task.jeditaskid,
+                dataset.datasetid,
+                dataset.type,
+                ContentStatus.READY,
+                parsed.max_attempt,
+                parsed.max_failure,
+                utcnow(),
+            )
             with transaction.atomic():
-                DatasetContent.objects.bulk_create(objects, batch_size=self.chunk_size)
-            count += len(objects)
+                insert_tuples(table, [(*common, *(row.get(name) for name in _PER_FILE)) for row in chunk])
+            count += len(chunk)
             events += sum(row.get("nevents") or 0 for row in chunk)
-            self.inserted += len(objects)
+            self.inserted += len(chunk)
             if not task_lease_renew(self.task, agent=AGENT):
                 raise _LeaseLost()

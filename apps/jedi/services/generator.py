@@ -12,8 +12,8 @@ Each cycle claims tasks in the generating states with a lease and, per task:
 4. the splitter over the master dataset's ready rows, read in batches of :data:`READ_BATCH` by
    ``fileid`` (never the whole dataset in memory), queues drawn per sub-chunk group by weight;
 5. jobs stored in bunches of :data:`~apps.jedi.services.jobbuilder.BUNCH_SIZE` as ``pending``
-   (:class:`~apps.jedi.services.jobbuilder.JobBuilder`), then moved in bulk ``pending -> defined``
-   and handed to the Setupper.
+   and moved ``pending -> defined`` in the bunch's transaction
+   (:class:`~apps.jedi.services.jobbuilder.JobBuilder`), then handed to the Setupper.
 
 A ``ready`` task generates only its first :data:`N_SCOUTS` chunks as scouts (``useScout``) and
 goes ``scouting``; otherwise ``running``. Jobs are never generated twice for one file attempt: a
@@ -31,6 +31,7 @@ from apps.jedi.models import INPUT_TYPES, DatasetContent, JobParamsTemplate, Tas
 from apps.jedi.services import merge, scouts
 from apps.jedi.services.jobbuilder import BUNCH_SIZE, FilesTaken, JobBuilder, JobSpecDraft, _mb, jobs_hand_over
 from apps.jedi.services.locks import task_lease_renew, task_release, tasks_claim
+from apps.jedi.services.rows import content_rows
 from apps.jedi.services.throttle import throttle_check
 from apps.jedi.services.transitions import StaleStatus, task_change_status
 from apps.jedi.splitter import QueueLimits, Resources, RowStream, SecondaryStream, SplitRules, Splitter
@@ -119,11 +120,12 @@ def subchunks_per_queue(queue: PandaQueue | None, *, scout: bool) -> int:
     return SUBCHUNKS_SCOUT if scout else SUBCHUNKS
 
 
-def ready_rows(dataset: TaskDataset, *, batch: int = READ_BATCH) -> Iterator[DatasetContent]:
-    """The dataset's ``ready`` rows by ``fileid``, read ``batch`` at a time."""
+def ready_rows(dataset: TaskDataset, *, batch: int = READ_BATCH) -> Iterator:
+    """The dataset's ``ready`` rows by ``fileid``, read ``batch`` at a time, as light
+    :data:`~apps.jedi.services.rows.ContentRow` objects (no model instances)."""
     last = 0
     while True:
-        rows = list(
+        rows = content_rows(
             DatasetContent.objects.filter(dataset=dataset, status="ready", fileid__gt=last).order_by("fileid")[:batch]
         )
         if not rows:
@@ -234,7 +236,7 @@ def generate_for_task(
         summary.throttled += 1
         return
 
-    scout = task.status == TaskStatus.READY and bool(rules.get("useScout"))
+    scout = task.status == TaskStatus.READY and bool(rules.get("useScout")) and not scouts.scouted_before(task)
     first_files = list(
         DatasetContent.objects.filter(dataset=masters[0], status="ready").order_by("fileid")[:BROKER_PREVIEW]
     )

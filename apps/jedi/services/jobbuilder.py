@@ -24,13 +24,14 @@ from django.db.models import CharField, F, Value
 from django.db.models.functions import Cast, Concat
 
 from apps.core.timeutil import utcnow
+from apps.core.transitions import check_transition
 from apps.jedi.models import DatasetContent, DatasetType, JobRetryHistory, OutputTemplate, Task, TaskDataset
 from apps.jedi.placeholders import JobContext, compile_template, render_output_lfn
-from apps.jedi.services.rows import insert_rows, new_row, next_ids
+from apps.jedi.services.rows import insert_tuples, layout, next_ids
 from apps.jedi.splitter import Chunk
 from apps.jobs.models import FileType, Job, JobFile, JobParameters, JobStatusLog
 from apps.jobs.services.submit import extract_scope
-from apps.jobs.services.transitions import jobs_change_status_bulk
+from apps.jobs.states import TRANSITIONS as JOB_TRANSITIONS
 from apps.jobs.states import JobStatus
 from apps.jobs.tasks import run_setupper
 from apps.sites.models import PandaQueue
@@ -41,6 +42,109 @@ SCOUT_PRIORITY = 901
 MERGE_PRIORITY = 5000
 _HOST = socket.gethostname()[:128]
 _VALUES_CHUNK = 900
+
+# Job rows are tuples (apps.jedi.services.rows): the values that vary per job, then those that are
+# the same for every job of a task on one queue (JobBuilder._job_base).
+_JOB_VARYING = (
+    "pandaid",
+    "jobname",
+    "jobsetid",
+    "attemptnr",
+    "maxattempt",
+    "minramcount",
+    "maxdiskcount",
+    "maxwalltime",
+    "resource_type",
+    "proddblock",
+    "ninputfiles",
+    "ninputdatafiles",
+    "inputfilebytes",
+    "creationtime",
+    "modificationtime",
+    "statechangetime",
+)
+_JOB_CONSTANT = (
+    "jobdefinitionid",
+    "jobexecutionid",
+    "creationhost",
+    "modificationhost",
+    "jobstatus",
+    "jeditaskid",
+    "taskid",
+    "reqid",
+    "transformation",
+    "homepackage",
+    "atlasrelease",
+    "cmtconfig",
+    "container_name",
+    "prodsourcelabel",
+    "prodserieslabel",
+    "processingtype",
+    "workinggroup",
+    "countrygroup",
+    "vo",
+    "cloud",
+    "nucleus",
+    "gshare",
+    "workqueue_id",
+    "job_label",
+    "computingsite",
+    "corecount",
+    "minramunit",
+    "maxdiskunit",
+    "maxcpucount",
+    "maxcpuunit",
+    "hs06",
+    "diskio",
+    "ipconnectivity",
+    "assignedpriority",
+    "currentpriority",
+    "lockedby",
+    "relocationflag",
+    "specialhandling",
+    "eventservice",
+    "produsername",
+    "produserid",
+    "destinationdblock",
+)
+_JOB_COLUMNS = _JOB_VARYING + _JOB_CONSTANT
+_JOB_ATTEMPT = _JOB_COLUMNS.index("attemptnr")
+_JOB_SITE = _JOB_COLUMNS.index("computingsite")
+_JOB_LABEL = _JOB_COLUMNS.index("prodsourcelabel")
+_LOG_COLUMNS = ("pandaid", "modificationtime", "oldstatus", "jobstatus", "computingsite", "prodsourcelabel", "reason")
+_FILE_COLUMNS = (
+    "job_id",
+    "type",
+    "lfn",
+    "scope",
+    "guid",
+    "fsize",
+    "checksum",
+    "dataset",
+    "proddblock",
+    "destinationdblock",
+    "destinationdblocktoken",
+    "destinationse",
+    "status",
+    "jeditaskid",
+    "datasetid",
+    "fileid",
+    "attemptnr",
+    "modificationtime",
+)
+_FILE_FILEID = _FILE_COLUMNS.index("fileid")
+_OUTPUT_CONTENT_COLUMNS = (
+    "fileid",
+    "task_id",
+    "dataset_id",
+    "lfn",
+    "type",
+    "status",
+    "scope",
+    "outpandaid",
+    "attemptnr",
+    "creationdate",
+)
 
 
 class FilesTaken(Exception):
@@ -57,6 +161,18 @@ class JobSpecDraft:
     merge: bool = False
     # merge jobs: stream name -> pre-merged rows, and the final output LFNs they produce
     merge_inputs: dict[str, list[DatasetContent]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _OutputStream:
+    """Where the files of one output template go for one queue, resolved once per builder."""
+
+    dataset: TaskDataset
+    site: str
+    content_type: str
+    file_type: str
+    scope: str | None
+    file_scope: str | None
 
 
 @dataclass
@@ -136,6 +252,11 @@ class JobBuilder:
         # original fileid -> the row now holding the unused rest of a file cut by nEventsPerJob
         self._split_holders: dict[int, DatasetContent] = {}
         self.is_analysis = task.tasktype == "anal" or task.prodsourcelabel in ("user", "panda")
+        self._job_bases: dict[tuple[str, bool, bool], tuple[tuple, int, PandaQueue | None]] = {}
+        self._streams: dict[tuple[int, str], _OutputStream] = {}
+        self._resource_types: dict[tuple[int, int], str] = {}
+        self._outdisk_mb_per_event = _mb(task.outdiskcount, task.outdiskunit, default_unit="kB")
+        self._workdisk_mb = _mb(task.workdiskcount, task.workdiskunit, default_unit="MB")
 
     def dataset(self, datasetid: int) -> TaskDataset:
         if datasetid not in self.datasets:
@@ -178,82 +299,105 @@ class JobBuilder:
             return int(task.cputime * nevents / (max(corecount, 1) * corepower * efficiency)) + (task.basewalltime or 0)
         return task.walltime
 
-    def _job(self, draft: JobSpecDraft, now, templates: list[OutputTemplate]) -> Job:
+    def _job_base(self, draft: JobSpecDraft, templates: list[OutputTemplate]) -> tuple[tuple, int, PandaQueue | None]:
+        """The values of :data:`_JOB_CONSTANT` for a (queue, scout, merge) kind of job, built once."""
+        key = (draft.site, draft.scout, draft.merge)
+        cached = self._job_bases.get(key)
+        if cached is not None:
+            return cached
         task = self.task
         queue = self.queues.get(draft.site)
-        chunk = draft.chunk
-        rows = chunk.rows
         corecount = 1 if draft.merge else job_corecount(task, queue)
-        ram = ram_for_job(task, corecount=corecount, file_ramcount=max((r.ramcount or 0 for r in rows), default=0))
-        input_mb = chunk.size / (1024 * 1024)
-        disk = input_mb + _mb(task.outdiskcount, task.outdiskunit, default_unit="kB") * chunk.nevents
-        disk += _mb(task.workdiskcount, task.workdiskunit, default_unit="MB")
-        attempt = max((r.attemptnr or 0 for r in rows), default=0) + 1
         priority = self._priority(draft)
-        master = self.dataset(rows[0].dataset_id) if rows else None
         corepower = float((queue.document or {}).get("corepower") or 0) if queue is not None else 0
         outputs = [t for t in templates if t.outtype != "log"] or templates
-        destination = self._output_dataset(outputs[0], draft.site).datasetname if outputs else None
-        return new_row(
-            Job,
-            jobdefinitionid=0,
-            jobexecutionid=0,
-            creationtime=now,
-            creationhost=_HOST,
-            modificationtime=now,
-            modificationhost=_HOST,
-            statechangetime=now,
-            jobstatus=JobStatus.PENDING,
-            jobname=f"{task.taskname}.$ORIGINPANDAID"[:256],
-            jeditaskid=task.jeditaskid,
-            taskid=task.jeditaskid,
-            reqid=task.reqid,
-            jobsetid=None if self.is_analysis else task.reqid,
-            attemptnr=attempt,
-            maxattempt=attempt,
-            transformation=(self.merge_spec.get("transPath") if draft.merge else task.transpath),
-            homepackage=homepackage(task.transhome),
-            atlasrelease=task.transuses,
-            cmtconfig=task.architecture,
-            container_name=task.container_name,
-            prodsourcelabel=task.prodsourcelabel,
-            prodserieslabel="pandatest",
-            processingtype="pmerge" if draft.merge else task.processingtype,
-            workinggroup=(task.workinggroup or None) and task.workinggroup[:20],
-            countrygroup=task.countrygroup,
-            vo=task.vo,
-            cloud=task.cloud,
-            nucleus=task.nucleus,
-            gshare=task.gshare,
-            workqueue_id=task.workqueue_id,
-            job_label="user" if task.tasktype == "anal" else "managed",
-            computingsite=draft.site,
-            corecount=corecount,
-            minramcount=ram,
-            minramunit="MB",
-            maxdiskcount=int(disk),
-            maxdiskunit="MB",
-            maxwalltime=self._walltime(chunk.nevents, corecount, queue),
-            maxcpucount=task.walltime or 0,
-            maxcpuunit=task.walltimeunit,
-            hs06=int(corecount * corepower) if corepower else None,
-            diskio=task.diskio,
-            ipconnectivity="yes",
-            assignedpriority=priority,
-            currentpriority=priority,
-            lockedby="jedi",
-            relocationflag=2 if self.rules.get("disableReassign") else 1,
-            specialhandling=self._special_handling(draft) or None,
-            resource_type=self.classify(corecount=corecount, minramcount=ram),
-            eventservice=0,
-            produsername=task.username[:60],
-            produserid=(task.userdn or task.username)[:250],
-            proddblock=(master.containername or master.datasetname) if master else None,
-            destinationdblock=destination,
-            ninputfiles=len(rows),
-            ninputdatafiles=len(rows),
-            inputfilebytes=chunk.size,
-        )
+        values = {
+            "jobdefinitionid": 0,
+            "jobexecutionid": 0,
+            "creationhost": _HOST,
+            "modificationhost": _HOST,
+            # Stored as pending and handed over in the same transaction: see jobs_hand_over.
+            "jobstatus": JobStatus.DEFINED,
+            "jeditaskid": task.jeditaskid,
+            "taskid": task.jeditaskid,
+            "reqid": task.reqid,
+            "transformation": self.merge_spec.get("transPath") if draft.merge else task.transpath,
+            "homepackage": homepackage(task.transhome),
+            "atlasrelease": task.transuses,
+            "cmtconfig": task.architecture,
+            "container_name": task.container_name,
+            "prodsourcelabel": task.prodsourcelabel,
+            "prodserieslabel": "pandatest",
+            "processingtype": "pmerge" if draft.merge else task.processingtype,
+            "workinggroup": (task.workinggroup or None) and task.workinggroup[:20],
+            "countrygroup": task.countrygroup,
+            "vo": task.vo,
+            "cloud": task.cloud,
+            "nucleus": task.nucleus,
+            "gshare": task.gshare,
+            "workqueue_id": task.workqueue_id,
+            "job_label": "user" if task.tasktype == "anal" else "managed",
+            "computingsite": draft.site,
+            "corecount": corecount,
+            "minramunit": "MB",
+            "maxdiskunit": "MB",
+            "maxcpucount": task.walltime or 0,
+            "maxcpuunit": task.walltimeunit,
+            "hs06": int(corecount * corepower) if corepower else None,
+            "diskio": task.diskio,
+            "ipconnectivity": "yes",
+            "assignedpriority": priority,
+            "currentpriority": priority,
+            "lockedby": "jedi",
+            "relocationflag": 2 if self.rules.get("disableReassign") else 1,
+            "specialhandling": self._special_handling(draft) or None,
+            "eventservice": 0,
+            "produsername": task.username[:60],
+            "produserid": (task.userdn or task.username)[:250],
+            "destinationdblock": self._output_dataset(outputs[0], draft.site).datasetname if outputs else None,
+        }
+        self._job_bases[key] = cached = (tuple(values[name] for name in _JOB_CONSTANT), corecount, queue)
+        return cached
+
+    def _job(self, draft: JobSpecDraft, now, templates: list[OutputTemplate]) -> list:
+        """The :data:`_JOB_VARYING` values of one job (``pandaid`` and ``jobname`` set at insert),
+        followed by its constant values."""
+        task = self.task
+        base, corecount, queue = self._job_base(draft, templates)
+        chunk = draft.chunk
+        rows = [piece.row for piece in chunk.pieces]
+        ram = ram_for_job(task, corecount=corecount, file_ramcount=max((r.ramcount or 0 for r in rows), default=0))
+        size = chunk.size
+        nevents = chunk.nevents
+        disk = size / (1024 * 1024) + self._outdisk_mb_per_event * nevents + self._workdisk_mb
+        attempt = max((r.attemptnr or 0 for r in rows), default=0) + 1
+        kind = (corecount, ram)
+        resource_type = self._resource_types.get(kind)
+        if resource_type is None:
+            resource_type = self._resource_types[kind] = self.classify(corecount=corecount, minramcount=ram)
+        proddblock = None
+        if rows:
+            master = self.dataset(rows[0].dataset_id)
+            proddblock = master.containername or master.datasetname
+        return [
+            None,
+            None,
+            None if self.is_analysis else task.reqid,
+            attempt,
+            attempt,
+            ram,
+            int(disk),
+            self._walltime(nevents, corecount, queue),
+            resource_type,
+            proddblock,
+            len(rows),
+            len(rows),
+            size,
+            now,
+            now,
+            now,
+            *base,
+        ]
 
     # -- outputs -----------------------------------------------------------------------------
 
@@ -302,44 +446,24 @@ class JobBuilder:
         """Store one bunch (≤ BUNCH_SIZE jobs) in one transaction; raises FilesTaken (rolled back)."""
         if not drafts:
             return StoredBunch([], 0)
+        check_transition("job", JOB_TRANSITIONS, JobStatus.PENDING, JobStatus.DEFINED)
         now = utcnow()
         templates = self.final_templates if drafts[0].merge else self.job_templates
+        postgres = connection.vendor == "postgresql"
         with transaction.atomic():
             serials = self._reserve_serials(templates, len(drafts))
             jobs = [self._job(draft, now, templates) for draft in drafts]
             previous, origins = self._previous_jobs(drafts)
-            postgres = connection.vendor == "postgresql"
-            if postgres:
-                for index, (job, pandaid) in enumerate(zip(jobs, next_ids(Job, len(jobs)), strict=True)):
-                    job.pandaid = pandaid
-                    job.jobname = job.jobname.replace("$ORIGINPANDAID", str(origins[index] or pandaid))
-                    if self.is_analysis:
-                        job.jobsetid = jobs[0].pandaid
-                insert_rows(Job, jobs, with_pk=True)
-            else:
-                insert_rows(Job, jobs, with_pk=False)
-                self._name_jobs(jobs, origins)
-            insert_rows(
-                JobStatusLog,
-                [
-                    new_row(
-                        JobStatusLog,
-                        pandaid=job.pandaid,
-                        modificationtime=now,
-                        oldstatus=None,
-                        jobstatus=job.jobstatus,
-                        computingsite=job.computingsite,
-                        prodsourcelabel=job.prodsourcelabel,
-                        reason="generated by JEDI",
-                    )
-                    for job in jobs
-                ],
-                with_pk=False,
-            )
-            files: list[JobFile] = []
-            outputs: list[DatasetContent] = []
-            output_files: list[JobFile] = []
-            params: list[JobParameters] = []
+            pandaids = self._insert_jobs(jobs, origins)
+            log_rows = []
+            for job in jobs:
+                pandaid, site, label = job[0], job[_JOB_SITE], job[_JOB_LABEL]
+                log_rows.append((pandaid, now, None, JobStatus.PENDING, site, label, "generated by JEDI"))
+                log_rows.append((pandaid, now, JobStatus.PENDING, JobStatus.DEFINED, site, label, "JEDI reassign"))
+            insert_tuples(layout(JobStatusLog, _LOG_COLUMNS), log_rows)
+            files: list[list] = []
+            outputs: list[tuple] = []
+            params: list[tuple[int, str]] = []
             picks: list[tuple[int, int, int]] = []
             links: list[tuple[int, int]] = []
             splits: list[tuple] = []
@@ -347,28 +471,58 @@ class JobBuilder:
                 JobRetryHistory(
                     jeditaskid=self.task.jeditaskid,
                     oldpandaid=old,
-                    newpandaid=job.pandaid,
+                    newpandaid=pandaid,
                     originpandaid=origin,
                     relationtype="retry",
                 )
-                for job, old, origin in zip(jobs, previous, origins, strict=True)
+                for pandaid, old, origin in zip(pandaids, previous, origins, strict=True)
                 if old
             ]
             for index, (draft, job) in enumerate(zip(drafts, jobs, strict=True)):
-                streams, stream_datasets = self._input_files(draft, job, files, picks, links, splits)
-                lfns = self._output_files(draft, job, templates, serials, index, outputs, output_files)
+                pandaid = job[0]
+                streams, stream_datasets = self._input_files(draft, pandaid, now, files, picks, links, splits)
+                lfns = self._output_files(draft, pandaid, templates, serials, index, outputs)
                 serial = serials[templates[0].pk] + index if templates else None
-                text = self._parameters(draft, job, streams, stream_datasets, lfns, serial)
-                params.append(new_row(JobParameters, job_id=job.pandaid, jobparameters=text))
+                text = self._parameters(draft, job[_JOB_ATTEMPT], streams, stream_datasets, lfns, serial)
+                params.append((pandaid, text))
             n_new_rows = self._split_rows(splits, picks)
-            if postgres and outputs:
-                for content, fileid in zip(outputs, next_ids(DatasetContent, len(outputs)), strict=True):
-                    content.fileid = fileid
-            insert_rows(DatasetContent, outputs, with_pk=postgres)
-            for jobfile, content in zip(output_files, outputs, strict=True):
-                jobfile.fileid = content.fileid
-            insert_rows(JobFile, files + output_files, with_pk=False)
-            insert_rows(JobParameters, params, with_pk=True)
+            # PostgreSQL: ids drawn first (COPY returns none); elsewhere they come back from the insert.
+            fileids = next_ids(DatasetContent, len(outputs)) if postgres else [None] * len(outputs)
+            tid = self.task.jeditaskid
+            inserted = insert_tuples(
+                layout(DatasetContent, _OUTPUT_CONTENT_COLUMNS),
+                [
+                    (fileid, tid, out.dataset.datasetid, lfn, out.content_type, "defined", out.scope, pandaid, 0, now)
+                    for fileid, (pandaid, out, lfn) in zip(fileids, outputs, strict=True)
+                ],
+            )
+            if not postgres:
+                fileids = inserted
+            for fileid, (pandaid, out, lfn) in zip(fileids, outputs, strict=True):
+                files.append(
+                    (
+                        pandaid,
+                        out.file_type,
+                        lfn,
+                        out.file_scope,
+                        None,
+                        0,
+                        None,
+                        out.dataset.datasetname,
+                        None,
+                        out.dataset.datasetname,
+                        out.dataset.storagetoken,
+                        out.site,
+                        "unknown",
+                        tid,
+                        out.dataset.datasetid,
+                        fileid,
+                        0,
+                        now,
+                    )
+                )
+            insert_tuples(layout(JobFile, _FILE_COLUMNS), files)
+            insert_tuples(layout(JobParameters, ("job_id", "jobparameters")), params)
             if history:
                 JobRetryHistory.objects.bulk_create(history, ignore_conflicts=True)
             taken = _pick([(fileid, pandaid) for fileid, pandaid, _ in picks])
@@ -377,7 +531,27 @@ class JobBuilder:
             if links and _link(links) != len(links):
                 raise FilesTaken("pre-merged files of the bunch were already merged")
             self._count(picks, outputs)
-        return StoredBunch([job.pandaid for job in jobs], len(picks) + n_new_rows + len(links))
+        return StoredBunch(pandaids, len(picks) + n_new_rows + len(links))
+
+    def _insert_jobs(self, jobs: list[list], origins: list[int | None]) -> list[int]:
+        """Insert the job rows; answers their PandaIDs. Names ``<taskName>.<originPandaID>``."""
+        prefix = f"{self.task.taskname}."
+        if connection.vendor == "postgresql":
+            pandaids = next_ids(Job, len(jobs))
+            for job, pandaid, origin in zip(jobs, pandaids, origins, strict=True):
+                job[0] = pandaid
+                job[1] = f"{prefix}{origin or pandaid}"[:256]
+                if self.is_analysis:
+                    job[2] = pandaids[0]
+            insert_tuples(layout(Job, _JOB_COLUMNS), jobs)
+            return pandaids
+        for job in jobs:
+            job[1] = f"{prefix}$ORIGINPANDAID"[:256]
+        pandaids = insert_tuples(layout(Job, _JOB_COLUMNS), jobs)
+        for job, pandaid in zip(jobs, pandaids, strict=True):
+            job[0] = pandaid
+        self._name_jobs(jobs, origins)
+        return pandaids
 
     def _previous_jobs(self, drafts: Sequence[JobSpecDraft]) -> tuple[list[int | None], list[int | None]]:
         """Retries: per job the previous PandaID of its inputs and the origin of that retry chain."""
@@ -390,59 +564,64 @@ class JobBuilder:
         )
         return previous, [chain.get(old, old) if old else None for old in previous]
 
-    def _name_jobs(self, jobs: list[Job], origins: list[int | None]) -> None:
+    def _name_jobs(self, jobs: list[list], origins: list[int | None]) -> None:
         """SQLite: ``<taskName>.<PandaID>`` set by one UPDATE once the rows have their ids."""
-        ids = [job.pandaid for job in jobs]
+        ids = [job[0] for job in jobs]
         prefix = f"{self.task.taskname}."
         values = {"jobname": Concat(Value(prefix), Cast(F("pandaid"), CharField()))}
         if self.is_analysis:
             values["jobsetid"] = Value(ids[0])
         Job.objects.filter(pandaid__in=ids).update(**values)
         for job, origin in zip(jobs, origins, strict=True):
-            job.jobname = f"{prefix}{origin or job.pandaid}"
+            job[1] = f"{prefix}{origin or job[0]}"
             if self.is_analysis:
-                job.jobsetid = ids[0]
+                job[2] = ids[0]
             if origin:
-                Job.objects.filter(pandaid=job.pandaid).update(jobname=job.jobname)
+                Job.objects.filter(pandaid=job[0]).update(jobname=job[1])
 
-    def _input_files(self, draft, job, files, picks, links, splits) -> tuple[dict, dict]:
+    def _input_files(self, draft, pandaid, now, files, picks, links, splits) -> tuple[dict, dict]:
         streams: dict[str, list[str]] = {}
         stream_datasets: dict[str, str] = {}
         entries = [(piece.row, piece) for piece in draft.chunk.pieces]
         for rows in draft.chunk.secondaries.values():
             entries.extend((row, None) for row in rows)
+        tid = self.task.jeditaskid
         for row, piece in entries:
             dataset = self.dataset(row.dataset_id)
             name = dataset.streamname or "IN"
-            streams.setdefault(name, []).append(row.lfn)
-            stream_datasets.setdefault(name, dataset.containername or dataset.datasetname)
+            lfns = streams.get(name)
+            if lfns is None:
+                lfns = streams[name] = []
+                stream_datasets[name] = dataset.containername or dataset.datasetname
+            lfns.append(row.lfn)
             pseudo = dataset.type == DatasetType.PSEUDO_INPUT
-            files.append(
-                new_row(
-                    JobFile,
-                    job_id=job.pandaid,
-                    type=FileType.PSEUDO_INPUT if pseudo else FileType.INPUT,
-                    lfn=row.lfn,
-                    scope=row.scope,
-                    guid=row.guid,
-                    fsize=row.fsize or 0,
-                    checksum=row.checksum,
-                    dataset=dataset.datasetname,
-                    proddblock=dataset.datasetname,
-                    status="unknown",
-                    jeditaskid=self.task.jeditaskid,
-                    datasetid=row.dataset_id,
-                    fileid=row.fileid,
-                    attemptnr=row.attemptnr or 0,
-                    modificationtime=job.creationtime,
-                )
-            )
+            file_row = [
+                pandaid,
+                FileType.PSEUDO_INPUT if pseudo else FileType.INPUT,
+                row.lfn,
+                row.scope,
+                row.guid,
+                row.fsize or 0,
+                row.checksum,
+                dataset.datasetname,
+                dataset.datasetname,
+                None,
+                None,
+                None,
+                "unknown",
+                tid,
+                row.dataset_id,
+                row.fileid,
+                row.attemptnr or 0,
+                now,
+            ]
+            files.append(file_row)
             if draft.merge:
-                links.append((row.fileid, job.pandaid))
+                links.append((row.fileid, pandaid))
             elif piece is not None and (piece.partial or row.fileid in self._split_holders):
-                splits.append((row, piece.first, piece.last, job.pandaid, files[-1]))
+                splits.append((row, piece.first, piece.last, pandaid, file_row))
             elif piece is not None or self._consumed(row):
-                picks.append((row.fileid, job.pandaid, row.dataset_id))
+                picks.append((row.fileid, pandaid, row.dataset_id))
         return streams, stream_datasets
 
     def _consumed(self, row) -> bool:
@@ -474,7 +653,7 @@ class JobBuilder:
                 DatasetContent.objects.filter(pk=holder.pk, status="ready").update(
                     startevent=first, endevent=last, status="picked", pandaid=pandaid
                 )
-                jobfile.fileid = holder.pk
+                jobfile[_FILE_FILEID] = holder.pk
                 new_picked += 1
                 used_rows[row.dataset_id] = used_rows.get(row.dataset_id, 0) + 1
             holder.startevent, holder.endevent = first, last
@@ -493,53 +672,38 @@ class JobBuilder:
             TaskDataset.objects.filter(pk=dataset_id).update(nfilesused=F("nfilesused") + n)
         return new_picked
 
-    def _output_files(self, draft, job, templates, serials, index, outputs, output_files) -> dict[str, str]:
-        lfns: dict[str, str] = {}
-        for template in templates:
-            dataset = self._output_dataset(template, draft.site)
-            lfn = render_output_lfn(
-                template.filenametemplate, serial=serials[template.pk] + index, task_id=self.task.jeditaskid
-            )
-            lfns[template.streamname] = lfn
+    def _output_stream(self, template: OutputTemplate, site: str) -> "_OutputStream":
+        key = (template.pk, site)
+        stream = self._streams.get(key)
+        if stream is None:
+            dataset = self._output_dataset(template, site)
             is_log = template.outtype == "log" or template.streamname.startswith("LOG")
             scope = self._scopes.get(dataset.datasetname)
             if scope is None:
                 scope = self._scopes[dataset.datasetname] = extract_scope(dataset.datasetname) or ""
             scope = scope or None
-            outputs.append(
-                new_row(
-                    DatasetContent,
-                    task_id=self.task.jeditaskid,
-                    dataset_id=dataset.datasetid,
-                    lfn=lfn,
-                    type="log" if is_log else "output",
-                    status="defined",
-                    scope=scope,
-                    outpandaid=job.pandaid,
-                    attemptnr=0,
-                    creationdate=job.creationtime,
-                )
+            stream = self._streams[key] = _OutputStream(
+                dataset=dataset,
+                site=site,
+                content_type="log" if is_log else "output",
+                file_type=FileType.LOG if is_log else FileType.OUTPUT,
+                scope=scope,
+                file_scope=scope if scope and len(scope) <= 30 else None,
             )
-            output_files.append(
-                new_row(
-                    JobFile,
-                    job_id=job.pandaid,
-                    type=FileType.LOG if is_log else FileType.OUTPUT,
-                    lfn=lfn,
-                    scope=scope if scope and len(scope) <= 30 else None,
-                    dataset=dataset.datasetname,
-                    destinationdblock=dataset.datasetname,
-                    destinationdblocktoken=dataset.storagetoken,
-                    destinationse=draft.site,
-                    status="unknown",
-                    jeditaskid=self.task.jeditaskid,
-                    datasetid=dataset.datasetid,
-                    modificationtime=job.creationtime,
-                )
-            )
+        return stream
+
+    def _output_files(self, draft, pandaid, templates, serials, index, outputs) -> dict[str, str]:
+        """The job's output/log LFNs by stream; ``(pandaid, stream, lfn)`` appended to ``outputs``."""
+        lfns: dict[str, str] = {}
+        tid = self.task.jeditaskid
+        for template in templates:
+            stream = self._output_stream(template, draft.site)
+            lfn = render_output_lfn(template.filenametemplate, serial=serials[template.pk] + index, task_id=tid)
+            lfns[template.streamname] = lfn
+            outputs.append((pandaid, stream, lfn))
         return lfns
 
-    def _parameters(self, draft, job, streams, stream_datasets, lfns, serial) -> str:
+    def _parameters(self, draft, attempt, streams, stream_datasets, lfns, serial) -> str:
         template = compile_template(self.merge_spec.get("jobParameters", "")) if draft.merge else self.template
         if template is None:
             return ""
@@ -565,7 +729,7 @@ class JobBuilder:
             maxevents=chunk.nevents if ranged else -1,
             skipevents=first.first if ranged else 0,
             firstevent=firstevent,
-            attemptnr=job.attemptnr,
+            attemptnr=attempt,
             seqnumber=_seqnumber(chunk),
             extra=extra,
         )
@@ -575,16 +739,23 @@ class JobBuilder:
         """Dataset counters: inputs used, outputs produced (one UPDATE per dataset)."""
         for dataset_id, n in _count_by(dataset_id for _, _, dataset_id in picks).items():
             TaskDataset.objects.filter(pk=dataset_id).update(nfilesused=F("nfilesused") + n)
-        for dataset_id, n in _count_by(content.dataset_id for content in outputs).items():
+        for dataset_id, n in _count_by(stream.dataset.datasetid for _, stream, _ in outputs).items():
             TaskDataset.objects.filter(pk=dataset_id).update(nfiles=F("nfiles") + n)
 
 
 def jobs_hand_over(pandaids: list[int], *, setup: bool = True) -> list[int]:
-    """The server side of the hand-over: ``pending -> defined`` in bulk, then the Setupper (on commit)."""
-    moved = jobs_change_status_bulk(pandaids, old=JobStatus.PENDING, new=JobStatus.DEFINED, reason="JEDI reassign")
-    if setup and moved:
+    """The server side of the hand-over: the Setupper for the jobs of a stored bunch (on commit).
+
+    :meth:`JobBuilder.store` already moved them ``pending -> defined`` in the bunch's transaction:
+    the rows are written as ``defined`` with both status-log rows (``None -> pending``, ``pending ->
+    defined``), which is what an UPDATE inside that transaction would leave, without rewriting
+    every wide job row and its nine index entries a second time. No other transaction ever sees
+    them ``pending``, and a crash leaves either the whole bunch handed over or nothing.
+    """
+    if setup and pandaids:
+        moved = list(pandaids)
         transaction.on_commit(lambda: run_setupper.delay(moved))
-    return moved
+    return list(pandaids)
 
 
 def _count_by(values) -> dict:
@@ -594,8 +765,13 @@ def _count_by(values) -> dict:
     return counts
 
 
-def _clone(row: DatasetContent, **changes) -> DatasetContent:
-    values = {f.attname: getattr(row, f.attname) for f in DatasetContent._meta.concrete_fields if not f.primary_key}
+def _clone(row, **changes) -> DatasetContent:
+    """A new ``ready`` row for the rest of ``row`` (a model or a light ContentRow, which has no
+    timestamps: the new row's ``creationdate`` is now and it has had no attempt yet)."""
+    values = {
+        f.attname: getattr(row, f.attname, None) for f in DatasetContent._meta.concrete_fields if not f.primary_key
+    }
+    values["creationdate"] = values["creationdate"] or utcnow()
     values.update(status="ready", pandaid=row.pandaid, **changes)
     return DatasetContent(**values)
 
@@ -627,23 +803,26 @@ def _pick(picks: list[tuple[int, int]]) -> int:
     if not picks:
         return 0
     table = connection.ops.quote_name(DatasetContent._meta.db_table)
-    changed = 0
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement, two array parameters: a nested loop over the primary key whatever the
+            # size of the table (a VALUES list of hundreds of rows made the planner hash the whole
+            # "ready" set, and cost the client a long query text to build and parse).
+            cursor.execute(
+                f"UPDATE {table} AS c SET status = 'picked', pandaid = v.pandaid "
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS v(fileid, pandaid) "
+                "WHERE c.fileid = v.fileid AND c.status = 'ready'",
+                [[fileid for fileid, _ in picks], [pandaid for _, pandaid in picks]],
+            )
+            return cursor.rowcount
+        changed = 0
         for start in range(0, len(picks), _VALUES_CHUNK // 2):
             part = picks[start : start + _VALUES_CHUNK // 2]
-            if connection.vendor == "postgresql":
-                values = ", ".join(["(%s::bigint, %s::bigint)"] * len(part))
-                cursor.execute(
-                    f"UPDATE {table} AS c SET status = 'picked', pandaid = v.pandaid "
-                    f"FROM (VALUES {values}) AS v(fileid, pandaid) WHERE c.fileid = v.fileid AND c.status = 'ready'",
-                    [x for pair in part for x in pair],
-                )
-            else:
-                cases = " ".join(["WHEN %s THEN %s"] * len(part))
-                cursor.execute(
-                    f"UPDATE {table} SET status = 'picked', pandaid = CASE fileid {cases} END "
-                    f"WHERE status = 'ready' AND fileid IN ({', '.join(['%s'] * len(part))})",
-                    [x for pair in part for x in pair] + [fileid for fileid, _ in part],
-                )
+            cases = " ".join(["WHEN %s THEN %s"] * len(part))
+            cursor.execute(
+                f"UPDATE {table} SET status = 'picked', pandaid = CASE fileid {cases} END "
+                f"WHERE status = 'ready' AND fileid IN ({', '.join(['%s'] * len(part))})",
+                [x for pair in part for x in pair] + [fileid for fileid, _ in part],
+            )
             changed += cursor.rowcount
     return changed

@@ -1,9 +1,11 @@
 """Scouts and the avalanche (jedi.md §7): measure the first jobs of a task, then generate the rest.
 
 A task generates its first chunks as scout jobs (``specialHandling`` ``sj``) and waits in
-``scouting``. Each JobGenerator cycle calls :func:`scouting_check`: once at least half of the
-scouts finished, the task's resource figures are measured from the successful scouts and stored
-on the task (``scoutmetricstime``), and the task goes ``running`` (the avalanche). Scouts that
+``scouting``; only once: a task whose scouting is over (:func:`scouted_before`) does not scout
+again when a retry brings it back to ``ready``. Each JobGenerator cycle calls
+:func:`scouting_check`: once at least half of the scouts finished, the task's resource figures
+are measured from the successful scouts and stored on the task (``scoutmetricstime``), and the
+task goes ``running`` (the avalanche). Scouts that
 mostly failed, or that show a problem no retry fixes (very low CPU efficiency or very short jobs
 for production), send the task to ``exhausted`` with the reason.
 
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from apps.core.timeutil import utcnow
-from apps.jedi.models import Task
+from apps.jedi.models import Task, TaskStatusLog
 from apps.jedi.services.transitions import task_change_status
 from apps.jedi.states import TaskStatus
 from apps.jobs.models import Job
@@ -126,6 +128,17 @@ def bad_scouts(task: Task, metrics: ScoutMetrics) -> str | None:
     if metrics.median_walltime is not None and metrics.median_walltime < MIN_SCOUT_WALLTIME:
         return f"scout jobs ran only {metrics.median_walltime:.0f} s: too short, increase the input per job"
     return None
+
+
+def scouted_before(task: Task) -> bool:
+    """Whether the task's scouting is over: it once left ``scouting``/``scouted`` for ``running`` or
+    ``prepared``. A task back in ``ready`` after that (a retry, a reassign) generates no scouts again
+    (upstream marks such a task post-scout in its split rule)."""
+    return TaskStatusLog.objects.filter(
+        jeditaskid=task.jeditaskid,
+        oldstatus__in=(TaskStatus.SCOUTING, TaskStatus.SCOUTED),
+        status__in=(TaskStatus.RUNNING, TaskStatus.PREPARED),
+    ).exists()
 
 
 def scouting_check(task: Task, *, rules: dict | None = None) -> str:

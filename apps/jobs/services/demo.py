@@ -176,14 +176,16 @@ def demo_input_content(*, scope: str, lfn: str) -> bytes:
     return f"demo EVNT {scope}:{lfn}\n".encode() + rng.randbytes(rng.randint(4_000, 60_000))
 
 
-def _replica_write(storage_dir: Path, *, scope: str, lfn: str, data: bytes) -> None:
+def demo_replica_write(storage_dir: Path, *, scope: str, lfn: str, data: bytes) -> Path:
+    """Put ``data`` where the pilot looks for ``scope:lfn`` on the endpoint (unchanged when already there)."""
     path = storage_dir / demo_replica_path(scope=scope, lfn=lfn)
     if path.is_file() and path.read_bytes() == data:
-        return
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.part")
     partial.write_bytes(data)
     os.replace(partial, path)
+    return path
 
 
 def demo_job_create(
@@ -272,7 +274,7 @@ def _input_files(job: Job, *, storage_dir: Path, rng: random.Random) -> list[Job
         if any(f.lfn == lfn for f in files):
             continue
         data = demo_input_content(scope=DEMO_SCOPE, lfn=lfn)
-        _replica_write(storage_dir, scope=DEMO_SCOPE, lfn=lfn, data=data)
+        demo_replica_write(storage_dir, scope=DEMO_SCOPE, lfn=lfn, data=data)
         files.append(
             JobFile(
                 job=job,
