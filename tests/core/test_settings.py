@@ -199,6 +199,40 @@ def test_with_no_environment_the_project_uses_sqlite_and_the_filesystem_broker_u
     assert sorted(values["beat"]) == sorted(task.rsplit(".", 1)[-1] for task, _ in settings.BEAT_TABLE)
 
 
+DECLARE_FANOUT = """
+import django
+django.setup()
+from kombu import Exchange, Queue
+from pandaweb.celery import app
+with app.connection_for_write() as connection:
+    Queue("probe", Exchange("probe.pidbox", type="fanout"), channel=connection.channel()).declare()
+"""
+
+
+@pytest.mark.slow
+def test_the_filesystem_broker_keeps_its_exchange_tables_under_var_not_in_the_working_directory(tmp_path):
+    # A worker's pidbox is a fanout exchange; kombu's filesystem transport writes its table to
+    # ./control unless told otherwise, which would litter the directory the worker was started in.
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CELERY_", "PANDA_", "DB_"))}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "pandaweb.settings",
+            "PANDA_VAR_DIR": str(tmp_path / "var"),
+            "PYTHONPATH": str(settings.BASE_DIR),
+        }
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", DECLARE_FANOUT], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "var" / "broker" / "control" / "probe.pidbox.exchange").is_file()
+    assert list(cwd.iterdir()) == []
+
+
 @pytest.mark.slow
 def test_database_url_and_celery_broker_url_switch_to_postgresql_and_redis(tmp_path):
     values = loaded(

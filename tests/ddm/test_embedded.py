@@ -163,6 +163,56 @@ def test_containers_expand_with_one_query_per_level_whatever_their_width(catalog
     assert len(queries) == 4
 
 
+def _shared_files_in_a_container():
+    """Three datasets of a container, some files in two of them, LFNs out of name order."""
+    a = ddm_dataset_with_files("mc23.EVNT.a", 5)
+    b = ddm_dataset_with_files("mc23.EVNT.b", 4)
+    c = DDMDatasetFactory(name="mc23.EVNT.c")
+    for lfn in ("Z.root", "a.root", "mc23.EVNT.a._000003.root_x"):
+        DatasetFile.objects.create(dataset=c, file=DataFileFactory(lfn=lfn))
+    for shared in a.files.order_by("lfn")[:3]:
+        DatasetFile.objects.create(dataset=b, file=shared)
+        DatasetFile.objects.create(dataset=c, file=shared)
+    container_of("mc23.EVNT.abc", c, b, a)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5000])
+def test_iter_files_streams_what_list_files_lists_in_the_same_order_whatever_the_chunk(catalogue, chunk):
+    _shared_files_in_a_container()
+
+    streamed = list(catalogue.iter_files("mc23.EVNT.abc", chunk=chunk))
+
+    assert streamed == catalogue.list_files("mc23.EVNT.abc")
+    assert len(streamed) == 12 and streamed[0].lfn == "Z.root"
+    assert {f.lfn: f.dataset for f in streamed}["mc23.EVNT.a._000001.root"] == "mc23:mc23.EVNT.a"
+
+
+def test_iter_files_merges_the_pages_of_a_container_too_wide_for_one_query(catalogue, monkeypatch):
+    _shared_files_in_a_container()
+    monkeypatch.setattr("apps.ddm.selectors.catalogue.chunk_size", lambda: 1)  # one dataset id per query
+
+    assert list(catalogue.iter_files("mc23.EVNT.abc", chunk=2)) == catalogue.list_files("mc23.EVNT.abc")
+
+
+def test_iter_files_reads_one_page_of_rows_per_query(catalogue):
+    ddm_dataset_with_files("mc23.EVNT.big", 10)
+    listing = catalogue.iter_files("mc23.EVNT.big", chunk=4)
+
+    with CaptureQueriesContext(connection) as queries:
+        first = [next(listing) for _ in range(4)]
+    assert [f.lfn for f in first] == [f"mc23.EVNT.big._{i:06d}.root" for i in range(1, 5)]
+    assert len(queries) == 2  # the dataset, the first page
+    assert len(list(listing)) == 6
+
+
+def test_iter_files_refuses_an_unknown_dataset_and_a_chunk_below_one(catalogue):
+    ddm_dataset_with_files("mc23.EVNT.a", 1)
+    with pytest.raises(UnknownDataset):
+        next(catalogue.iter_files("mc23.EVNT.nothere"))
+    with pytest.raises(ValueError, match="chunk must be positive"):
+        next(catalogue.iter_files("mc23.EVNT.a", chunk=0))
+
+
 def test_replicas_are_listed_per_file_with_the_tape_flag_and_files_without_any_map_to_nothing(catalogue):
     StorageEndpointFactory(name="CERN_TAPE", is_tape=True)
     dataset = ddm_dataset_with_files("mc23.EVNT.a", 2, endpoint="CERN_DATADISK")

@@ -51,7 +51,9 @@ def test_a_round_registers_one_production_task_per_kind_through_task_submission(
         (TaskStatus.REGISTERED, PILOT_USERNAME, "managed", "prod", 8),
     ]
     assert all(t.transpath == "http://127.0.0.1:8765/trf/demo/run_demo.sh" for t in tasks)
-    assert "jediTaskID=1 submitted" in result.summary()
+    assert result.summary() == (
+        f"score: jediTaskID={tasks[0].jeditaskid} submitted; mcore: jediTaskID={tasks[1].jeditaskid} submitted"
+    )
 
 
 def test_the_input_dataset_is_in_ddm_with_its_files_on_the_demo_storage_where_the_pilot_reads_them(demo_grid):

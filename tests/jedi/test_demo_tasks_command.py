@@ -24,8 +24,11 @@ def run(*args: str) -> str:
 def test_one_round_submits_a_task_of_each_kind_and_says_where_the_demo_tasks_and_jobs_are(demo_grid):
     out = run("--once", "--server-url", "http://127.0.0.1:8765")
 
-    assert Task.objects.filter(status=TaskStatus.REGISTERED).count() == 2
-    assert out.startswith("demo_tasks: score: jediTaskID=1 submitted; mcore: jediTaskID=2 submitted")
+    score, mcore = Task.objects.filter(status=TaskStatus.REGISTERED).order_by("jeditaskid")
+    assert (score.corecount, mcore.corecount) == (1, 8)
+    assert out.startswith(
+        f"demo_tasks: score: jediTaskID={score.jeditaskid} submitted; mcore: jediTaskID={mcore.jeditaskid} submitted"
+    )
     assert "| demo tasks: registered 2 | jobs: none" in out
 
 

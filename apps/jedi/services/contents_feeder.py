@@ -15,11 +15,11 @@ feeds their input datasets that are ``defined`` (never fed) or ``toupdate`` (new
 Every row starts ``ready`` with ``maxattempt`` = the task's ``maxAttempt`` (3; 1 with
 ``disableAutoRetry``), ``maxfailure`` = ``maxFailure``, checksum ``ad:<adler32>``. Rows are
 inserted in chunks of ``chunk_size`` (``COPY`` on PostgreSQL) with one short transaction each and
-the lease renewed between chunks, so 100,000 files go in without a long transaction or a growing buffer on this side. A
-dataset becomes ``ready`` with its counters (``nfiles``, ``nfilestobeused``, ``nevents``) only
-after its last chunk; a dataset still ``defined`` when the agent comes back after a crash is
-emptied and fed again, a ``toupdate`` one only gets the files it does not have yet. So running the
-agent twice never duplicates a row.
+the lease renewed between chunks, so 100,000 files go in without a long transaction or a growing
+buffer on this side (DDM's listing is streamed too). A dataset becomes ``ready`` with its counters
+(``nfiles``, ``nfilestobeused``, ``nevents``) only after its last chunk; a dataset still
+``defined`` when the agent comes back after a crash is emptied and fed again, a ``toupdate`` one
+only gets the files it does not have yet. So running the agent twice never duplicates a row.
 
 Then a ``defined`` task moves on: ``pending`` (reason in ``errordialog``) when an input dataset is
 unknown to DDM or has no usable file; ``tobroken`` when the parameters or the data are unusable;

@@ -1,7 +1,9 @@
 """Demo work for the quick start: production jobs shaped like ATLAS simulation jobs that really run.
 
-Until JEDI generates work, the quick start runs :func:`demo_jobs_create` in a loop so that the
-pilots Harvester starts on the demo queues always find something. Every job is runnable end to end:
+``manage.py demo_jobs`` runs :func:`demo_jobs_create` in a loop: jobs inserted directly, without a
+task, so that the pilots Harvester starts on the demo queues always find something. (The quick start
+now submits tasks instead, :mod:`apps.jedi.services.demo`, which reuses the storage and transformation
+helpers of this module.) Every job is runnable end to end:
 
 * its input files exist on the queue's storage endpoint (a POSIX directory, ``VAR_DIR/demo-se`` in
   the demo grid) at the deterministic path the pilot computes (protocol.md §11.2), and the JobFile

@@ -1,4 +1,5 @@
-"""Keep the demo queues supplied with runnable activated jobs (the quick start's stand-in for JEDI)."""
+"""Keep the demo queues supplied with runnable activated jobs, inserted directly without a task (the quick
+start submits tasks instead: ``manage.py demo_tasks``)."""
 
 import logging
 import os
