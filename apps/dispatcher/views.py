@@ -27,11 +27,14 @@ def _flatten_querydict(querydict, *, lists: bool) -> dict:
     return out
 
 
+_DEFAULT_NEGOTIATION = DefaultContentNegotiation()  # select_parser keeps no state on the instance
+
+
 class _NoNegotiation(BaseContentNegotiation):
     """Our encoders choose the response format themselves (protocol.md §3); skip DRF's negotiation."""
 
     def select_parser(self, request, parsers):
-        return DefaultContentNegotiation().select_parser(request, parsers)
+        return _DEFAULT_NEGOTIATION.select_parser(request, parsers)
 
     def select_renderer(self, request, renderers, format_suffix=None):
         return renderers[0], renderers[0].media_type

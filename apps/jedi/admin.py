@@ -1,11 +1,13 @@
-"""Site-admin pages for JEDI: the retry-module rules (editable, validated like ``load_retry_rules``) and
-tasks and their datasets (read-only: a task's state moves only through ``task_change_status``)."""
+"""Site-admin pages for JEDI: the retry-module rules (editable, validated like ``load_retry_rules``) and,
+read-only, tasks and their datasets (a task's state moves only through ``task_change_status``), the
+task commands with their result (what the TaskCommando did with a queued ``retry``, ``kill``, ...) and
+the task status history (who moved a task where, and why)."""
 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from apps.jedi.models import RetryRule, Task, TaskDataset
+from apps.jedi.models import RetryRule, Task, TaskCommand, TaskDataset, TaskStatusLog
 from apps.jedi.services.retry_module import RetryRuleError, retry_rule_validate
 
 
@@ -80,4 +82,21 @@ class TaskDatasetAdmin(ReadOnlyAdmin):
     list_display = ("datasetid", "task", "type", "datasetname", "status", "nfiles", "nfilesfinished", "nfilesfailed")
     list_filter = ("type", "status")
     search_fields = ("=task__jeditaskid", "datasetname")
+    show_full_result_count = False
+
+
+@admin.register(TaskCommand)
+class TaskCommandAdmin(ReadOnlyAdmin):
+    list_display = ("id", "task", "command", "status", "owner", "result", "creationtime", "donetime")
+    list_filter = ("status", "command")
+    search_fields = ("=task__jeditaskid", "owner")
+    list_select_related = ("task",)
+    show_full_result_count = False
+
+
+@admin.register(TaskStatusLog)
+class TaskStatusLogAdmin(ReadOnlyAdmin):
+    list_display = ("id", "jeditaskid", "modificationtime", "oldstatus", "status", "attemptnr", "reason")
+    list_filter = ("status",)
+    search_fields = ("=jeditaskid", "reason")
     show_full_result_count = False

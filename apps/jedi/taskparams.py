@@ -393,6 +393,7 @@ def parse_task_params(params: Mapping[str, Any]) -> ParsedTask:
     _check_resources(params, columns, rules)
     layout = _Layout(params)
     template, streams = layout.build()
+    _check_fillable(template, rules, no_input=_flag(params, "noInput"))
     if layout.rndm_offset is not None:
         rules["randomSeed"] = layout.rndm_offset
     if layout.first_event_offset is not None:
@@ -508,6 +509,17 @@ def _rules(params: Mapping) -> dict[str, int]:
             f"nFilesPerJob ({rules['nFilesPerJob']}) is larger than nMaxFilesPerJob ({rules['nMaxFilesPerJob']})"
         )
     return rules
+
+
+def _check_fillable(template: str, rules: Mapping, *, no_input: bool) -> None:
+    """Refuse placeholders no job of this task can ever have a value for: ``${FIRSTEVENT}`` is set
+    only for jobs cut by ``nEventsPerJob``, ``${SEQNUMBER}`` only for the pseudo files of
+    ``noInput`` tasks. The generator would otherwise send the task ``tobroken`` at its first job."""
+    for ph in find_placeholders(template):
+        if ph.name == "FIRSTEVENT" and not rules.get("nEventsPerJob"):
+            raise TaskParamError(f"jobParameters: {ph.raw} needs nEventsPerJob (only jobs cut by events have one)")
+        if ph.name == "SEQNUMBER" and not no_input:
+            raise TaskParamError(f"jobParameters: {ph.raw} needs noInput (only noInput jobs have a sequence number)")
 
 
 def _check_resources(params: Mapping, columns: dict, rules: dict) -> None:

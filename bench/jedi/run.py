@@ -282,6 +282,7 @@ def main() -> None:
         return
     rows = []
     for n in sizes:
+        load = " ".join(f"{v:.2f}" for v in os.getloadavg())
         recreate_database(args.database_url)
         _child("setup", args.database_url, n)
         fed = _child("feed", args.database_url, n)
@@ -303,7 +304,7 @@ def main() -> None:
             flush=True,
         )
         per_table = ", ".join(f"{table} {seconds:.2f}s" for table, seconds in ceiling["per_table_s"].items())
-        print(f"    COPY ceiling per table: {per_table}", flush=True)
+        print(f"    COPY ceiling per table: {per_table}; load average before setup {load}", flush=True)
 
 
 if __name__ == "__main__":

@@ -138,3 +138,15 @@ def test_a_directory_as_output_is_refused_and_creates_nothing(tmp_path):
         run("--username", "x", "--output", str(tmp_path))
 
     assert not User.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_token_file_holds_exactly_the_token_so_panda_client_can_send_it_verbatim(tmp_path):
+    target = tmp_path / "pilot.token"
+
+    run("--username", "pilot", "--output", str(target))
+
+    raw = target.read_bytes()
+    assert raw.startswith(b"pnd_") and raw == raw.strip()
+    assert identity_for_token(raw.decode()).username == "pilot"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600

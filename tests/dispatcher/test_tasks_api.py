@@ -389,8 +389,21 @@ def test_finish_records_a_soft_finish_sent_as_a_form(client, owner):
 # --- task/retry, task/reload_input ------------------------------------------------------------------
 
 
+def test_a_retry_with_nothing_to_retry_answers_code_4_with_the_reason(client, owner):
+    finished = task_of(owner, status="finished")
+    input_contents(finished, 1, status="finished")
+
+    assert envelope(post(client, "retry", owner, task_id=finished.jeditaskid)) == {
+        "success": True,
+        "message": "Command rejected: nothing to retry: the finished task has no failed or unprocessed input files",
+        "data": 4,
+    }
+    assert not TaskCommand.objects.filter(task=finished).exists()
+
+
 def test_retry_always_answers_success_true_with_the_code_in_data(client, owner, stranger):
     failed = task_of(owner, status="failed")
+    input_contents(failed, 1, status="failed")
     aborted = task_of(owner, status="aborted")
 
     assert envelope(post(client, "retry", owner, task_id=failed.jeditaskid)) == {

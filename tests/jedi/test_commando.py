@@ -239,10 +239,11 @@ def test_retry_uses_the_tasks_own_max_attempt_and_one_attempt_with_disable_auto_
     assert fresh(other_failed).maxattempt == 4
 
 
-def test_retry_of_a_finished_task_without_failed_inputs_fails_and_leaves_the_task_alone():
+def test_retry_of_a_finished_task_whose_inputs_all_finished_since_it_was_queued_fails_and_leaves_the_task_alone():
     task = TaskFactory(status=T.FINISHED)
-    input_contents(task, 1, status="finished")
+    (row,) = input_contents(task, 1, status="failed")
     command = enqueue(task, "retry")
+    DatasetContent.objects.filter(pk=row.pk).update(status="finished")
 
     summary = commando_run()
 
@@ -515,3 +516,18 @@ def test_a_kill_that_stopped_half_way_is_run_again_once_its_claim_is_stale():
 
     assert fresh(queued).jobstatus == "cancelled"
     assert fresh(task).status == T.TOABORT
+
+
+def test_retry_of_a_soft_finished_task_makes_its_unprocessed_inputs_run_again():
+    task = TaskFactory(status=T.FINISHED)
+    done = input_contents(task, 1, status="finished")[0]
+    unprocessed = DatasetContent.objects.filter(task=task).exclude(pk=done.pk)
+    input_contents(task, 2, dataset="mc23:mc23.EVNT.e2")
+    command = enqueue(task, "retry")
+
+    summary = commando_run()
+
+    assert summary.failed == 0 and fresh(command).status == "done"
+    assert command.result == "0 failed input files back to ready, 2 unprocessed to run; task ready"
+    assert fresh(task).status == T.READY
+    assert unprocessed.filter(status="ready").count() == 2 and fresh(done).status == "finished"

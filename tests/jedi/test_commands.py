@@ -60,6 +60,7 @@ def status_of(task):
 @pytest.mark.parametrize(("command", "status"), CASES)
 def test_every_command_in_every_state_is_queued_or_refused_as_the_spec_says(command, status):
     task = TaskFactory(status=status)
+    input_contents(task, 1, status="failed")  # something to retry
     parameters = {"site": "QUEUE_B"} if command == "reassign" else None
 
     outcome = task_command_enqueue(PRODUCTION, task.jeditaskid, command, parameters=parameters)
@@ -93,6 +94,7 @@ def test_a_command_for_an_unknown_task_answers_code_2():
 def test_the_owner_may_send_the_owner_commands_to_their_own_task(command):
     status = T.FAILED if command in ("incexec", "retry") else T.RUNNING
     task = TaskFactory(status=status)
+    input_contents(task, 1, status="failed")
     parameters = {"site": "QUEUE_B"} if command == "reassign" else None
 
     outcome = task_command_enqueue(OWNER, task.jeditaskid, command, parameters=parameters)
@@ -135,6 +137,8 @@ def test_retrying_an_exhausted_task_needs_the_production_role():
 def test_ignore_hard_exhausted_is_dropped_for_a_caller_without_production():
     mine = TaskFactory(status=T.FAILED)
     theirs = TaskFactory(status=T.FAILED)
+    input_contents(mine, 1, status="failed")
+    input_contents(theirs, 1, status="failed")
 
     task_command_enqueue(OWNER, mine.jeditaskid, "retry", parameters={"ignore_hard_exhausted": True})
     task_command_enqueue(PRODUCTION, theirs.jeditaskid, "retry", parameters={"ignore_hard_exhausted": True})
@@ -308,3 +312,44 @@ def test_increase_attempts_answers_the_codes_panda_client_documents():
     assert task_increase_attempts(PRODUCTION, 987654, 1).code == 1
     assert task_increase_attempts(OWNER, task.jeditaskid, 1).code == 3
     assert task_increase_attempts(PRODUCTION, task.jeditaskid, -1).code == 4
+
+
+@pytest.mark.parametrize("status", [T.FINISHED, T.FAILED])
+def test_a_retry_with_nothing_to_retry_is_refused_with_code_4_and_nothing_is_queued(status):
+    task = TaskFactory(status=status)
+    input_contents(task, 2, status="finished")
+
+    outcome = task_command_enqueue(OWNER, task.jeditaskid, "retry")
+
+    assert outcome.code == 4
+    assert outcome.message == (
+        f"Command rejected: nothing to retry: the {status} task has no failed or unprocessed input files"
+    )
+    assert queued(task) == []
+
+
+def test_a_retry_of_a_soft_finished_task_with_unprocessed_inputs_is_queued():
+    task = TaskFactory(status=T.FINISHED)
+    input_contents(task, 2, status="finished")
+    DatasetContent.objects.filter(pk=input_contents(task, 1, dataset="mc23:mc23.EVNT.e2")[0].pk).update(status="ready")
+
+    assert task_command_enqueue(OWNER, task.jeditaskid, "retry").code == 0
+    assert queued(task) == ["retry"]
+
+
+def test_ready_rows_of_a_secondary_dataset_are_not_work_to_retry():
+    task = TaskFactory(status=T.FINISHED)
+    master = input_contents(task, 1, status="finished")[0]
+    secondary = input_contents(task, 1, dataset="ddo:ddo.DBR.v1")[0]
+    TaskDataset.objects.filter(pk=secondary.dataset_id).update(masterid=master.dataset_id)
+
+    assert task_command_enqueue(OWNER, task.jeditaskid, "retry").code == 4
+
+
+def test_failed_inputs_at_their_failure_limit_are_work_to_retry_only_with_ignore_hard_exhausted():
+    task = TaskFactory(status=T.FAILED)
+    input_contents(task, 1, status="failed", attemptnr=2, maxattempt=3, failedattempt=2, maxfailure=2)
+
+    assert task_command_enqueue(PRODUCTION, task.jeditaskid, "retry").code == 4
+    outcome = task_command_enqueue(PRODUCTION, task.jeditaskid, "retry", parameters={"ignore_hard_exhausted": True})
+    assert outcome.code == 0 and queued(task) == ["retry"]

@@ -9,12 +9,15 @@ from apps.jedi.models import (
     TaskDataset,
     TaskStatusLog,
 )
+from apps.jedi.services.contents_feeder import contents_feeder_run
 from apps.jedi.services.generator import job_generator_run
+from apps.jedi.services.refiner import refiner_run
 from apps.jedi.states import TaskStatus
 from apps.jobs.models import Job, JobFile, JobStatusLog
-from tests.factories import JobFactory
+from apps.sites.models import PandaQueue
+from tests.factories import JobFactory, PandaQueueFactory, ResourceTypeFactory
 from tests.jedi.generation import BROKER_CALLS, NO_CANDIDATE, generating_task, use_broker
-from tests.jedi_factories import DatasetContentFactory, TaskDatasetFactory
+from tests.jedi_factories import DatasetContentFactory, TaskDatasetFactory, TaskFactory, task_params
 
 pytestmark = pytest.mark.django_db
 
@@ -289,3 +292,73 @@ def test_the_management_command_runs_one_cycle():
     call_command("run_job_generator", "--no-setup", stdout=out)
     assert "jobs=2" in out.getvalue()
     assert {job.jobstatus for job in task_jobs(task)} == {"defined"}
+
+
+def _fed_no_input_task(template_value: str, **overrides):
+    """A noInput task taken through the refiner and the ContentsFeeder (``ready``, pseudo files fed)."""
+    items = [
+        {"type": "constant", "value": template_value},
+        {"type": "template", "param_type": "output", "value": "o=EVNT.${SN}.root", "dataset": "evnt/"},
+    ]
+    PandaQueueFactory(name="QUEUE_A")
+    ResourceTypeFactory(name="SCORE", mincore=1, maxcore=1)
+    task = TaskFactory(status=TaskStatus.REGISTERED, params=task_params(jobParameters=items, noInput=True, **overrides))
+    assert refiner_run().defined == 1
+    contents_feeder_run()
+    task.refresh_from_db()
+    assert task.status == TaskStatus.READY
+    return task
+
+
+def test_no_input_jobs_get_their_pseudo_file_sequence_number_as_seqnumber():
+    task = _fed_no_input_task("--seq ${SEQNUMBER} --n ${MAXEVENTS}", nEvents=30, nEventsPerJob=10)
+
+    job_generator_run()
+
+    params = [job.params.jobparameters for job in task_jobs(task)]
+    assert [p.split()[:4] for p in params] == [
+        ["--seq", "1", "--n", "10"],
+        ["--seq", "2", "--n", "10"],
+        ["--seq", "3", "--n", "10"],
+    ]
+
+
+def test_an_unfillable_placeholder_sends_the_task_to_tobroken_with_the_reason():
+    task = generating_task(4, splitrule="NF=2", template="--first ${FIRSTEVENT} -i ${IN}")
+
+    summary = job_generator_run()
+
+    task.refresh_from_db()
+    assert task.status == TaskStatus.TOBROKEN
+    assert "${FIRSTEVENT}" in task.errordialog
+    assert not task_jobs(task) and summary.errors == 0 and summary.broken == 1
+    assert TaskStatusLog.objects.filter(jeditaskid=task.jeditaskid, status=TaskStatus.TOBROKEN).exists()
+    assert DatasetContent.objects.filter(task=task, type="input", status="ready").count() == 4
+
+
+def test_the_random_seed_is_the_offset_of_the_rndmseed_item_plus_the_serial_number():
+    task = generating_task(3, splitrule="NF=1,RS=1000", template="--seed ${RNDMSEED} --sn ${SN} -i ${IN}")
+
+    job_generator_run()
+
+    words = [job.params.jobparameters.split() for job in task_jobs(task)]
+    assert [(int(w[1]), int(w[3])) for w in words] == [(1001, 1), (1002, 2), (1003, 3)]
+
+
+def test_without_an_offset_the_random_seed_is_the_serial_number():
+    task = generating_task(2, splitrule="NF=1", template="--seed ${RNDMSEED} --sn ${SN} -i ${IN}")
+
+    job_generator_run()
+
+    assert [job.params.jobparameters.split()[1] for job in task_jobs(task)] == ["1", "2"]
+
+
+def test_a_task_allowing_any_core_count_gets_jobs_with_the_core_count_of_the_brokered_queue():
+    task = generating_task(2, splitrule="NF=1", corecount=0)
+    queue = PandaQueue.objects.get(name="QUEUE_A")
+    queue.document = {**queue.document, "corecount": 8}
+    queue.save()
+
+    job_generator_run()
+
+    assert [job.corecount for job in task_jobs(task)] == [8, 8]

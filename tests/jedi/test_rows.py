@@ -3,8 +3,16 @@ from django.db import connection
 
 from apps.core.timeutil import utcnow
 from apps.jedi.models import DatasetContent
-from apps.jedi.services.rows import ContentRow, RowLayout, content_rows, insert_tuples, layout, next_ids
-from apps.jobs.models import JobFile, JobStatusLog
+from apps.jedi.services.rows import (
+    ContentRow,
+    RowLayout,
+    content_rows,
+    insert_tuples,
+    layout,
+    next_ids,
+    next_ids_of,
+)
+from apps.jobs.models import Job, JobFile, JobStatusLog
 from tests.factories import JobFactory
 from tests.jedi_factories import DatasetContentFactory, TaskDatasetFactory
 
@@ -58,6 +66,8 @@ def test_primary_keys_come_from_the_sequence_on_postgresql_and_from_the_insert_e
     if connection.vendor == "postgresql":
         ids = next_ids(DatasetContent, 3)
         assert len(set(ids)) == 3 and ids == sorted(ids)
+        both = next_ids_of({Job: 2, DatasetContent: 4})
+        assert len(both[Job]) == 2 and len(both[DatasetContent]) == 4 and min(both[DatasetContent]) > max(ids)
         returned = insert_tuples(
             layout(DatasetContent, names), [(i, dataset.task_id, dataset.pk, f"f{i}", "output", now) for i in ids]
         )

@@ -115,3 +115,53 @@ def test_percentiles_are_nearest_rank():
     assert percentile([1, 2, 3, 4], 75) == 3
     assert percentile([5], 95) == 5
     assert percentile(list(range(1, 101)), 95) == 95
+
+
+def test_scouts_killed_by_a_reassign_do_not_count_as_failed_scouts():
+    task = scouting_task()
+    scouts = scouts_of(task)
+    finish(scouts[:3])
+    finish(scouts[3:5], status="failed")
+    Job.objects.filter(pk__in=[job.pk for job in scouts[5:]]).update(jobstatus="closed", taskbuffererrorcode=51)
+
+    summary = job_generator_run()
+
+    task.refresh_from_db()
+    assert summary.exhausted == 0
+    assert task.status == TaskStatus.RUNNING and task.scoutmetricstime is not None
+
+
+def test_the_avalanche_waits_for_the_scouts_still_running_when_others_were_cancelled():
+    task = scouting_task()
+    scouts = scouts_of(task)
+    finish(scouts[:2])
+    finish(scouts[2:4], status="failed")
+    Job.objects.filter(pk__in=[job.pk for job in scouts[4:8]]).update(jobstatus="cancelled")
+
+    job_generator_run()
+
+    task.refresh_from_db()
+    assert task.status == TaskStatus.SCOUTING
+
+
+def test_scouts_that_mostly_failed_among_those_that_ran_exhaust_the_task_despite_killed_ones():
+    task = scouting_task()
+    scouts = scouts_of(task)
+    finish(scouts[:1])
+    finish(scouts[1:4], status="failed")
+    Job.objects.filter(pk__in=[job.pk for job in scouts[4:]]).update(jobstatus="closed")
+
+    job_generator_run()
+
+    task.refresh_from_db()
+    assert task.status == TaskStatus.EXHAUSTED and task.errordialog == "only 1 of 4 scout jobs that ran succeeded"
+
+
+def test_when_every_scout_was_killed_the_task_goes_on_without_measurements():
+    task = scouting_task()
+    Job.objects.filter(pk__in=[job.pk for job in scouts_of(task)]).update(jobstatus="closed")
+
+    job_generator_run()
+
+    task.refresh_from_db()
+    assert task.status == TaskStatus.RUNNING and task.cputime is None

@@ -294,6 +294,7 @@ def test_random_seed_and_first_event_offsets_go_into_the_split_rule():
             {"type": "template", "param_type": "number", "value": "--seed=${RNDMSEED}", "offset": 1000},
             {"type": "template", "param_type": "number", "value": "--first=${FIRSTEVENT}", "offset": 5},
             output_item(),
+            nEventsPerJob=100,
         )
     )
     assert parsed.rules["randomSeed"] == 1000 and parsed.rules["firstEvent"] == 5
@@ -465,3 +466,17 @@ def test_the_parameters_must_be_an_object_and_valid_json():
         load_task_params("{bad")
     with pytest.raises(TaskParamError, match="must be a JSON object"):
         load_task_params("[1, 2]")
+
+
+def test_firstevent_without_events_per_job_is_refused_as_it_could_never_be_filled():
+    items = [*task_params()["jobParameters"], {"type": "constant", "value": "--first ${FIRSTEVENT}"}]
+    refused(task_params(jobParameters=items), r"\$\{FIRSTEVENT\} needs nEventsPerJob")
+    assert (
+        "--first ${FIRSTEVENT}"
+        in parse_task_params(task_params(jobParameters=items, nEventsPerJob=100)).jobparams_template
+    )
+
+
+def test_seqnumber_without_no_input_is_refused_as_only_no_input_jobs_have_one():
+    items = [*task_params()["jobParameters"], {"type": "constant", "value": "--seq ${SEQNUMBER/M[#*10]}"}]
+    refused(task_params(jobParameters=items), r"\$\{SEQNUMBER/M\[#\*10\]\} needs noInput")

@@ -271,6 +271,49 @@ def test_a_plain_running_heartbeat_costs_one_statement(django_assert_num_queries
     assert (stored.modificationhost, stored.cpuconsumptiontime, stored.maxrss) == ("wn01", 12, 1000)
 
 
+# What pilot 3.11 sends with every heartbeat, as its JSON body decodes (exact ints, floats and strings).
+PILOT_HEARTBEAT = {
+    "node": "wn0001.example.org", "schedulerID": "harvester-1", "pilotID": "7|PR|3.11.2|7", "batchID": "1000001",
+    "startTime": 1767225600.0, "coreCount": 1, "cpuConsumptionUnit": "s+AMD EPYC 7B13 2-Core Processor",
+    "cpuConsumptionTime": 42, "cpuConversionFactor": 1.0, "meanCoreCount": 1.5, "cpu_architecture_level": "x86-64-v3",
+    "nEvents": 0, "jobMetrics": "coreCount=1 leak=12 chi2=0.5", "maxRSS": 1850000, "maxVMEM": 2900000, "maxSWAP": 0,
+    "maxPSS": 1900000, "avgRSS": 1500000, "avgVMEM": 2600000, "avgSWAP": 0, "avgPSS": 1550000,
+    "totRCHAR": 1048576, "totWCHAR": 524288, "totRBYTES": 2097152, "totWBYTES": 1048576,
+    "rateRCHAR": 1024, "rateWCHAR": 512, "rateRBYTES": 2048, "rateWBYTES": 1024, "transExitCode": 0,
+}  # fmt: skip
+
+
+def test_the_one_statement_heartbeat_stores_what_the_orm_would_store(django_assert_num_queries):
+    heartbeat, reference = JobFactory.create_batch(2, jobstatus="running", modificationtime=LONG_AGO)
+    changes = pilot_update_changes(PILOT_HEARTBEAT)
+    assert {type(value) for value in changes.values()} == {str, int, float, dt.datetime}
+
+    with django_assert_num_queries(1):
+        outcome = update(heartbeat, "running", changes=changes)
+    Job.objects.filter(pk=reference.pk).update(**changes)
+
+    assert outcome.result == Result.APPLIED
+    ignored = {"pandaid", "modificationtime", "creationtime", "jobname", "jeditaskid"}
+    stored, expected = snapshot(heartbeat), snapshot(reference)
+    assert {k: v for k, v in stored.items() if k not in ignored} == {
+        k: v for k, v in expected.items() if k not in ignored
+    }
+    assert (stored["maxrss"], stored["totrchar"], stored["memory_leak"], stored["meancorecount"]) == (
+        1850000,
+        1024,
+        12,
+        1.5,
+    )
+    assert stored["modificationtime"] > LONG_AGO
+
+
+def test_json_numbers_convert_like_their_text_and_non_finite_floats_are_ignored():
+    numbers = {key: value for key, value in PILOT_HEARTBEAT.items() if type(value) in (int, float)}
+
+    assert pilot_update_changes(numbers) == pilot_update_changes({key: str(v) for key, v in numbers.items()})
+    assert pilot_update_changes({"maxRSS": float("inf"), "meanCoreCount": float("nan"), "nEvents": None}) == {}
+
+
 def test_a_heartbeat_with_the_wrong_attempt_leaves_the_fast_path_and_is_refused():
     job = JobFactory(jobstatus="running", attemptnr=2, modificationtime=LONG_AGO)
 

@@ -12,6 +12,11 @@ longer ``used`` nor ``failed``).
 * :func:`files_reset_for_retry` (TaskCommando ``retry``/``incexec``): ``failed`` files get
   ``maxattempt = attemptnr + <the task's maxAttempt>``. Files that hit their hard failure
   limit (``failedattempt >= maxfailure``) are reset only with ``ignore_hard_exhausted``.
+* :func:`files_to_retry` (the ``retry`` acceptance): what a retry of a finished/failed task
+  would run again: the failed files :func:`files_reset_for_retry` resets, plus the ``ready``
+  files of its master datasets that no job ever took (left by a soft ``finish``, whose queued jobs
+  were killed; as upstream, a retry re-runs a finished task's unprocessed files). ``ready`` rows
+  of secondary datasets do not count: shared ones (``repeat``/``nosplit``) stay ``ready`` for good.
 """
 
 import json
@@ -83,12 +88,28 @@ def task_max_attempt(task: Task) -> int:
     return value if value > 0 else DEFAULT_MAX_ATTEMPT
 
 
-def files_reset_for_retry(task: Task, *, ignore_hard_exhausted: bool = False) -> int:
-    """Put the task's ``failed`` inputs back to ``ready`` with a fresh allowance; the number reset."""
-    allowance = task_max_attempt(task)
+def _retriable_failed(task: Task, *, ignore_hard_exhausted: bool):
     failed = _tracked_inputs(task).filter(status=ContentStatus.FAILED)
     if not ignore_hard_exhausted:
         failed = failed.exclude(maxfailure__isnull=False, failedattempt__gte=F("maxfailure"))
+    return failed
+
+
+def files_unprocessed(task: Task) -> int:
+    """The ``ready`` files of the task's master input datasets: work no job took yet."""
+    return _tracked_inputs(task).filter(status=ContentStatus.READY, dataset__masterid__isnull=True).count()
+
+
+def files_to_retry(task: Task, *, ignore_hard_exhausted: bool = False) -> tuple[int, int]:
+    """``(failed files a retry resets, unprocessed files it runs)``; see the module docstring."""
+    failed = _retriable_failed(task, ignore_hard_exhausted=ignore_hard_exhausted).count()
+    return failed, files_unprocessed(task)
+
+
+def files_reset_for_retry(task: Task, *, ignore_hard_exhausted: bool = False) -> int:
+    """Put the task's ``failed`` inputs back to ``ready`` with a fresh allowance; the number reset."""
+    allowance = task_max_attempt(task)
+    failed = _retriable_failed(task, ignore_hard_exhausted=ignore_hard_exhausted)
     with transaction.atomic():
         reset = Counter(failed.values_list("dataset_id", flat=True))
         n = failed.update(

@@ -17,8 +17,9 @@ What each command does (the task enters the command's intermediate state here, n
 * ``retry``: ``toretry``; ``failed`` inputs back to ``ready`` with a fresh attempt allowance
   (:func:`~apps.jedi.services.attempts.files_reset_for_retry`); the output and log datasets the
   PostProcessor closed are opened again in DDM (so are they for ``incexec``); ``ready`` (the
-  generator takes over). With ``new_parameters`` it is an incremental execution, as upstream makes it: the
-  parameters can only take effect through the refiner.
+  generator takes over, also of the unprocessed ``ready`` inputs a soft finish left; a finished
+  or failed task with neither fails the command). With ``new_parameters`` it is an incremental
+  execution, as upstream makes it: the parameters can only take effect through the refiner.
 * ``incexec`` (reload input / new parameters): ``toincexec``; new parameters merged into the
   stored map (a ``null`` value deletes the key); failed inputs reset; input datasets marked
   ``toupdate`` so the ContentsFeeder looks for new files; ``rerefine`` for the refiner.
@@ -46,7 +47,7 @@ from django.db.models import Exists, OuterRef, Q
 from apps.core.timeutil import utcnow
 from apps.ddm.interface import DDMError, UnknownDataset, ddm
 from apps.jedi.models import INPUT_TYPES, CommandStatus, DatasetType, Task, TaskCommand, TaskDataset, TaskParams
-from apps.jedi.services.attempts import files_reset_for_retry
+from apps.jedi.services.attempts import files_reset_for_retry, files_unprocessed
 from apps.jedi.services.commands import command_allowed, not_allowed_message
 from apps.jedi.services.locks import agent_name, task_release, tasks_claim
 from apps.jedi.services.transitions import IllegalTransition, StaleStatus, task_change_status
@@ -269,9 +270,13 @@ def _retry(task: Task, command: TaskCommand) -> str:
     came_from = task.status
     with transaction.atomic():
         _enter(task, command)
+        # Unprocessed (ready) inputs, e.g. left by a soft finish, are run again too.
+        unprocessed = files_unprocessed(task)
         reset = _reset_inputs(task, command)
-        if reset == 0 and came_from != T.EXHAUSTED:
-            raise CommandFailed(f"nothing to retry: the {came_from} task has no failed input files to retry")
+        if reset == 0 and unprocessed == 0 and came_from != T.EXHAUSTED:
+            raise CommandFailed(
+                f"nothing to retry: the {came_from} task has no failed or unprocessed input files to retry"
+            )
         _reopen_outputs(task)
         task_change_status(
             task,
@@ -279,6 +284,8 @@ def _retry(task: Task, command: TaskCommand) -> str:
             changes={"oldstatus": None, "attemptnr": task.attemptnr + 1, "endtime": None, "errordialog": None},
             reason=_reason(command),
         )
+    if unprocessed:
+        return f"{reset} failed input files back to ready, {unprocessed} unprocessed to run; task ready"
     return f"{reset} failed input files back to ready; task ready"
 
 

@@ -20,6 +20,13 @@ are not applied then). Upstream also "finalizes pending failed jobs" there; in t
 failed job is archived at once and the job-completion feedback has already released its files,
 so there are no pending failed jobs and raising the attempts is the whole step.
 
+A ``retry`` of a ``finished`` or ``failed`` task with nothing to retry is refused at once (code 4)
+rather than queued to fail at execution where nobody sees it: there must be failed input files it
+can reset (at their hard failure limit only with ``ignore_hard_exhausted``) or unprocessed ones
+(``ready`` files of the master datasets, e.g. left by a soft ``finish``), see
+:func:`~apps.jedi.services.attempts.files_to_retry`. An ``exhausted`` task may always be retried,
+and a retry with ``new_parameters`` is an incremental execution that looks for new input.
+
 Direct changes (no queue): :func:`task_change_priority` (the task and its queued jobs) and
 :func:`task_increase_attempts` (the inputs' ``maxattempt``).
 """
@@ -32,7 +39,7 @@ from apps.accounts.identity import Identity
 from apps.accounts.permissions import may_command_task, may_ignore_hard_exhausted
 from apps.core.timeutil import utcnow
 from apps.jedi.models import CommandStatus, Task, TaskCommand
-from apps.jedi.services.attempts import files_increase_attempts
+from apps.jedi.services.attempts import files_increase_attempts, files_to_retry
 from apps.jedi.states import (
     ACTIVE,
     COMMAND_ALLOWED,
@@ -136,6 +143,8 @@ def task_command_enqueue(
         return _retry_active(task, with_new_parameters=bool(parameters.get("new_parameters")))
     if not command_allowed(command, task.status):
         return CommandOutcome(NOT_ALLOWED, not_allowed_message(command, task.status))
+    if command == Command.RETRY and (refused := _nothing_to_retry(task, parameters)) is not None:
+        return refused
     waiting = TaskCommand.objects.filter(task_id=task_id, status=CommandStatus.QUEUED).values_list("command", flat=True)
     if (queued := waiting.first()) is not None:
         return CommandOutcome(NOT_ALLOWED, _busy_message(queued, task_id))
@@ -158,6 +167,18 @@ def _busy_message(queued: str, task_id: int) -> str:
     return (
         f"Command rejected: command={queued} is already registered for task ID {task_id} and not yet executed;"
         " try again in a few minutes"
+    )
+
+
+def _nothing_to_retry(task: Task, parameters: dict) -> CommandOutcome | None:
+    """Code 4 when a retry of a finished/failed task would find no work (module docstring), else None."""
+    if task.status == TaskStatus.EXHAUSTED or parameters.get("new_parameters"):
+        return None
+    if any(files_to_retry(task, ignore_hard_exhausted=bool(parameters.get("ignore_hard_exhausted")))):
+        return None
+    return CommandOutcome(
+        NOT_ALLOWED,
+        f"Command rejected: nothing to retry: the {task.status} task has no failed or unprocessed input files",
     )
 
 

@@ -10,7 +10,9 @@ feeds their input datasets that are ``defined`` (never fed) or ``toupdate`` (new
 * ``pseudo_input`` of a ``pfnList`` task: one row per PFN (the LFN is the PFN);
 * ``pseudo_input`` of a ``noInput`` task: one pseudo file per job — ``nFiles`` of them, or
   ``ceil(nEvents / nEventsPerJob)`` — carrying the job's event range (``startevent``, ``endevent``,
-  ``firstevent`` from 1 + the ``firstEvent`` offset).
+  ``firstevent`` from 1 + the ``firstEvent`` offset). Its LFN is its sequence number, ``1``, ``2``,
+  ... in feeding order (upstream's pseudo file serial): the JobGenerator renders it as the job's
+  ``${SEQNUMBER}``, and a retry of that pseudo file keeps its number.
 
 Every row starts ``ready`` with ``maxattempt`` = the task's ``maxAttempt`` (3; 1 with
 ``disableAutoRetry``), ``maxfailure`` = ``maxFailure``, checksum ``ad:<adler32>``. Rows are
@@ -305,7 +307,7 @@ class _Feeder:
                 nevents = min(per_job, total - start) if total else per_job
             else:
                 start, nevents = 0, total
-            row = {"lfn": "pseudo_lfn", "nevents": nevents}
+            row = {"lfn": str(i + 1), "nevents": nevents}
             if nevents:
                 row |= {"startevent": start, "endevent": start + nevents - 1, "firstevent": first + start}
             yield row

@@ -16,7 +16,10 @@ Each cycle claims tasks in the generating states with a lease and, per task:
    (:class:`~apps.jedi.services.jobbuilder.JobBuilder`), then handed to the Setupper.
 
 A ``ready`` task generates only its first :data:`N_SCOUTS` chunks as scouts (``useScout``) and
-goes ``scouting``; otherwise ``running``. Jobs are never generated twice for one file attempt: a
+goes ``scouting``; otherwise ``running``. A job-parameter or output-name placeholder that cannot be
+filled (:class:`~apps.jedi.placeholders.PlaceholderError`, e.g. ``${FIRSTEVENT}`` without event
+ranges) can never be filled on a later cycle either: the bunch is rolled back and the task goes
+``tobroken`` with the message in ``errordialog``. Jobs are never generated twice for one file attempt: a
 file leaves ``ready`` in the transaction that stores its job.
 """
 
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from apps.core.timeutil import utcnow
 from apps.jedi import plugins
 from apps.jedi.models import INPUT_TYPES, DatasetContent, JobParamsTemplate, Task, TaskDataset
+from apps.jedi.placeholders import PlaceholderError
 from apps.jedi.services import merge, scouts
 from apps.jedi.services.jobbuilder import BUNCH_SIZE, FilesTaken, JobBuilder, JobSpecDraft, _mb, jobs_hand_over
 from apps.jedi.services.locks import task_lease_renew, task_release, tasks_claim
@@ -61,6 +65,7 @@ class GeneratorSummary:
     pending: int = 0
     throttled: int = 0
     exhausted: int = 0
+    broken: int = 0
     merge_jobs: int = 0
     errors: int = 0
 
@@ -68,7 +73,7 @@ class GeneratorSummary:
         return (
             f"jobgenerator: tasks={self.tasks} jobs={self.jobs} files={self.files} merge_jobs={self.merge_jobs} "
             f"scouting={self.scouting} running={self.running} pending={self.pending} "
-            f"throttled={self.throttled} exhausted={self.exhausted} errors={self.errors}"
+            f"throttled={self.throttled} exhausted={self.exhausted} broken={self.broken} errors={self.errors}"
         )
 
 
@@ -298,6 +303,17 @@ def _after_generation(task: Task, made: int, scout: bool, summary: GeneratorSumm
         summary.running += 1
 
 
+def _broken(task: Task, reason: str, summary: GeneratorSummary) -> None:
+    """Bad parameters no cycle can fix: ``tobroken`` with the reason (the task's status in memory is current)."""
+    log.error("jediTaskID=%s: %s", task.jeditaskid, reason)
+    try:
+        task_change_status(task, new=TaskStatus.TOBROKEN, reason=reason)
+    except StaleStatus:
+        log.info("jediTaskID=%s changed state during generation", task.jeditaskid)
+        return
+    summary.broken += 1
+
+
 def job_generator_run(
     *,
     limit: int = DEFAULT_LIMIT,
@@ -313,6 +329,8 @@ def job_generator_run(
             generate_for_task(task, summary, max_jobs=max_jobs_per_task, setup=setup, rng=rng)
         except StaleStatus:
             log.info("jediTaskID=%s changed state during generation", task.jeditaskid)
+        except PlaceholderError as exc:
+            _broken(task, f"job parameters: {exc}", summary)
         except Exception:
             summary.errors += 1
             log.exception("job generation failed for jediTaskID=%s", task.jeditaskid)

@@ -27,7 +27,7 @@ from apps.core.timeutil import utcnow
 from apps.core.transitions import check_transition
 from apps.jedi.models import DatasetContent, DatasetType, JobRetryHistory, OutputTemplate, Task, TaskDataset
 from apps.jedi.placeholders import JobContext, compile_template, render_output_lfn
-from apps.jedi.services.rows import insert_tuples, layout, next_ids
+from apps.jedi.services.rows import insert_tuples, layout, next_ids_of
 from apps.jedi.splitter import Chunk
 from apps.jobs.models import FileType, Job, JobFile, JobParameters, JobStatusLog
 from apps.jobs.services.submit import extract_scope
@@ -198,12 +198,15 @@ def ram_for_job(task: Task, *, corecount: int, file_ramcount: int | None) -> int
 
 
 def job_corecount(task: Task, queue: PandaQueue | None) -> int:
-    task_cores = task.corecount or 1
+    """jedi.md §4: 1 for single-core tasks; else the queue's ``corecount``, or the task's own on a
+    dynamic (-1) queue. A task with ``coreCount`` 0 allows any: it takes the chosen queue's count
+    (1 where the queue gives none: 0, null or -1)."""
+    task_cores = task.corecount if task.corecount is not None else 1
     queue_cores = queue.corecount if queue is not None else 1
     if task_cores == 1 or queue_cores in (None, 0):
         return 1
     if queue_cores == -1:
-        return task_cores
+        return task_cores or 1
     return queue_cores
 
 
@@ -429,15 +432,21 @@ class JobBuilder:
         return self._instances[key]
 
     def _reserve_serials(self, templates: list[OutputTemplate], n: int) -> dict[int, int]:
-        """``${SN}``: for every output template, ``n`` consecutive serial numbers (conditional update)."""
+        """``${SN}``: for every output template, ``n`` consecutive serial numbers: one
+        ``UPDATE ... RETURNING`` each, which holds the template's row lock until the bunch commits,
+        so two generators never get the same numbers."""
         first: dict[int, int] = {}
-        for template in templates:
-            while True:
-                current = OutputTemplate.objects.filter(pk=template.pk).values_list("serialnr", flat=True).get()
-                updated = OutputTemplate.objects.filter(pk=template.pk, serialnr=current).update(serialnr=current + n)
-                if updated == 1:
-                    first[template.pk] = current
-                    break
+        table = connection.ops.quote_name(OutputTemplate._meta.db_table)
+        with connection.cursor() as cursor:
+            for template in templates:
+                cursor.execute(
+                    f"UPDATE {table} SET serialnr = serialnr + %s WHERE outtempid = %s RETURNING serialnr",
+                    [n, template.pk],
+                )
+                row = cursor.fetchone()
+                if row is None:
+                    raise OutputTemplate.DoesNotExist(f"output template {template.pk} is gone")
+                first[template.pk] = row[0] - n
         return first
 
     # -- the bunch ---------------------------------------------------------------------------
@@ -454,7 +463,11 @@ class JobBuilder:
             serials = self._reserve_serials(templates, len(drafts))
             jobs = [self._job(draft, now, templates) for draft in drafts]
             previous, origins = self._previous_jobs(drafts)
-            pandaids = self._insert_jobs(jobs, origins)
+            # PostgreSQL: the PandaIDs and the output rows' ids in one round trip (COPY returns none);
+            # elsewhere they come back from the inserts.
+            n_outputs = len(drafts) * len(templates)
+            ids = next_ids_of({Job: len(jobs), DatasetContent: n_outputs}) if postgres else {}
+            pandaids = self._insert_jobs(jobs, origins, ids.get(Job))
             log_rows = []
             for job in jobs:
                 pandaid, site, label = job[0], job[_JOB_SITE], job[_JOB_LABEL]
@@ -486,8 +499,7 @@ class JobBuilder:
                 text = self._parameters(draft, job[_JOB_ATTEMPT], streams, stream_datasets, lfns, serial)
                 params.append((pandaid, text))
             n_new_rows = self._split_rows(splits, picks)
-            # PostgreSQL: ids drawn first (COPY returns none); elsewhere they come back from the insert.
-            fileids = next_ids(DatasetContent, len(outputs)) if postgres else [None] * len(outputs)
+            fileids = ids[DatasetContent] if postgres else [None] * len(outputs)
             tid = self.task.jeditaskid
             inserted = insert_tuples(
                 layout(DatasetContent, _OUTPUT_CONTENT_COLUMNS),
@@ -533,11 +545,11 @@ class JobBuilder:
             self._count(picks, outputs)
         return StoredBunch(pandaids, len(picks) + n_new_rows + len(links))
 
-    def _insert_jobs(self, jobs: list[list], origins: list[int | None]) -> list[int]:
-        """Insert the job rows; answers their PandaIDs. Names ``<taskName>.<originPandaID>``."""
+    def _insert_jobs(self, jobs: list[list], origins: list[int | None], pandaids: list[int] | None) -> list[int]:
+        """Insert the job rows with ``pandaids`` (PostgreSQL) or ids from the insert; answers the
+        PandaIDs. Names ``<taskName>.<originPandaID>``."""
         prefix = f"{self.task.taskname}."
-        if connection.vendor == "postgresql":
-            pandaids = next_ids(Job, len(jobs))
+        if pandaids is not None:
             for job, pandaid, origin in zip(jobs, pandaids, origins, strict=True):
                 job[0] = pandaid
                 job[1] = f"{prefix}{origin or pandaid}"[:256]
@@ -725,15 +737,26 @@ class JobBuilder:
             stream_datasets=stream_datasets,
             outputs=lfns,
             serial=serial,
-            rndmseed=serial if serial is not None else self.rng.randint(1, 2**31 - 1),
+            # jedi.md §5: the ${RNDMSEED} item's offset (split rule RS) plus the job's serial number.
+            rndmseed=(self.rules.get("randomSeed") or 0) + serial
+            if serial is not None
+            else self.rng.randint(1, 2**31 - 1),
             maxevents=chunk.nevents if ranged else -1,
             skipevents=first.first if ranged else 0,
             firstevent=firstevent,
             attemptnr=attempt,
-            seqnumber=_seqnumber(chunk),
+            seqnumber=self._seqnumber(chunk),
             extra=extra,
         )
         return template.render(ctx).text
+
+    def _seqnumber(self, chunk: Chunk) -> int | None:
+        """``${SEQNUMBER}``: the pseudo input files of ``noInput`` tasks carry the job's sequence
+        number as their LFN (see :mod:`apps.jedi.services.contents_feeder`); None for other jobs."""
+        for row in chunk.rows:
+            if self.dataset(row.dataset_id).type == DatasetType.PSEUDO_INPUT and row.lfn.isdigit():
+                return int(row.lfn)
+        return None
 
     def _count(self, picks, outputs) -> None:
         """Dataset counters: inputs used, outputs produced (one UPDATE per dataset)."""
@@ -780,14 +803,6 @@ def _row_bounds(row) -> tuple[int, int]:
     start = row.startevent if row.startevent is not None else 0
     end = row.endevent if row.endevent is not None else start + max(row.nevents or 0, 1) - 1
     return start, end
-
-
-def _seqnumber(chunk: Chunk) -> int | None:
-    """Pseudo inputs (``noInput``) carry the job's sequence number as their LFN."""
-    for row in chunk.rows:
-        if row.lfn.isdigit():
-            return int(row.lfn)
-    return None
 
 
 def _link(links: list[tuple[int, int]]) -> int:

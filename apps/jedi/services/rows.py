@@ -96,14 +96,23 @@ class RowLayout:
 
 def next_ids(model: type[Model], n: int) -> list[int]:
     """``n`` new primary keys from the table's sequence (PostgreSQL only), in one statement."""
-    if n <= 0:
-        return []
+    return next_ids_of({model: n})[model]
+
+
+def next_ids_of(wanted: dict[type[Model], int]) -> dict[type[Model], list[int]]:
+    """New primary keys for several tables in one round trip: ``{model: n}`` -> ``{model: ids}``
+    (ascending; PostgreSQL only)."""
+    parts, params = [], []
+    for index, (model, n) in enumerate(wanted.items()):
+        parts.append(f"SELECT {index}, nextval(%s::regclass) FROM generate_series(1, %s)")
+        params += [_sequence(model._meta.db_table, model._meta.pk.column), max(n, 0)]
+    ids: dict[type[Model], list[int]] = {model: [] for model in wanted}
+    models = list(wanted)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
-            [_sequence(model._meta.db_table, model._meta.pk.column), n],
-        )
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for index, value in cursor.fetchall():
+            ids[models[index]].append(value)
+    return {model: sorted(values) for model, values in ids.items()}
 
 
 @cache

@@ -9,6 +9,11 @@ task goes ``running`` (the avalanche). Scouts that
 mostly failed, or that show a problem no retry fixes (very low CPU efficiency or very short jobs
 for production), send the task to ``exhausted`` with the reason.
 
+Only scouts that ran count: a scout killed before it ended (``closed`` by a reassign with code 51,
+``cancelled`` by a kill) says nothing about the task, so "half" is of the scouts that ended by
+running (``finished`` or ``failed``) or may still do so (not final). When every scout was killed
+there is nothing to measure and the task goes ``running`` with its own figures.
+
 Metrics (successful scouts only):
 
 * ``cputime`` (HS06 s per event): 95th percentile of ``(walltime - baseWalltime) x corepower x
@@ -38,6 +43,7 @@ RAM_MARGIN = 1.1
 MIN_CPU_EFFICIENCY = 0.1  # production scouts using less than 10 % of their cores' time
 MIN_SCOUT_WALLTIME = 60  # production scouts finishing within a minute do nothing useful
 DEFAULT_COREPOWER = 10.0
+RAN = frozenset({JobStatus.FINISHED, JobStatus.FAILED})  # scouts that ended by running
 
 
 @dataclass
@@ -143,14 +149,17 @@ def scouted_before(task: Task) -> bool:
 
 def scouting_check(task: Task, *, rules: dict | None = None) -> str:
     """The avalanche decision for a ``scouting`` task; answers the task's status afterwards."""
-    jobs = scout_jobs(task)
+    # Scouts killed before they ended (closed, cancelled) are left out: see the module docstring.
+    scouts = scout_jobs(task)
+    jobs = [job for job in scouts if job.jobstatus not in FINAL or job.jobstatus in RAN]
     total = len(jobs)
     finished = sum(1 for job in jobs if job.jobstatus == JobStatus.FINISHED)
-    final = sum(1 for job in jobs if job.jobstatus in FINAL)
+    ran = sum(1 for job in jobs if job.jobstatus in RAN)
     if total and finished < AVALANCHE_FRACTION * total:
-        if final < total:
+        if ran < total:
             return TaskStatus.SCOUTING
-        reason = f"only {finished} of {total} scout jobs succeeded"
+        that_ran = "that ran " if len(jobs) < len(scouts) else ""
+        reason = f"only {finished} of {total} scout jobs {that_ran}succeeded"
         task_change_status(task, new=TaskStatus.EXHAUSTED, reason=reason)
         return TaskStatus.EXHAUSTED
     metrics = measure(task, jobs)

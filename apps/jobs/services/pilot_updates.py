@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connections, models, transaction
 
 from apps.core.timeutil import WIRE_FORMAT, parse_wire_time, utcnow
 from apps.core.values import as_str, is_null
@@ -123,6 +123,11 @@ _CHI2 = re.compile(r"chi2=(-?\d+(?:\.\d+)?)")
 
 
 def _number(value) -> float | None:
+    kind = type(value)  # JSON bodies carry exact ints and floats: no null-like or bool checks for them
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int:
+        return float(value)
     if is_null(value) or isinstance(value, bool):
         return None
     try:
@@ -169,7 +174,10 @@ def pilot_update_changes(values: Mapping[str, Any], *, rates_in_bytes: bool = Fa
             if text is not None:
                 changes[field] = text
     for key, field in _CODE_FIELDS.items():
-        number = _code(values.get(key))
+        value = values.get(key)
+        if value is None:
+            continue
+        number = _code(value)
         if number is not None:
             changes[field] = number
     if "piloterrorcode" in changes:
@@ -178,24 +186,39 @@ def pilot_update_changes(values: Mapping[str, Any], *, rates_in_bytes: bool = Fa
     if "transexitcode" in changes:
         changes["transexitcode"] = str(changes["transexitcode"])
     for key, (field, limit) in _INT_FIELDS.items():
-        number = _number(values.get(key))
+        value = values.get(key)
+        if value is None:
+            continue
+        number = _number(value)
         if number is not None and abs(number) <= limit:
             changes[field] = int(number)
     for key, field in _FLOAT_FIELDS.items():
-        number = _number(values.get(key))
+        value = values.get(key)
+        if value is None:
+            continue
+        number = _number(value)
         if number is not None:
             changes[field] = number
     for key, field in _BYTES_FIELDS.items():
-        number = _number(values.get(key))
+        value = values.get(key)
+        if value is None:
+            continue
+        number = _number(value)
         if number is not None:
             changes[field] = int(min(METRIC_CAP, int(number) / 1024))
     for key, field in _RATE_FIELDS.items():
-        number = _number(values.get(key))
+        value = values.get(key)
+        if value is None:
+            continue
+        number = _number(value)
         if number is not None:
             number = int(number) / 1024 if rates_in_bytes else number
             changes[field] = int(min(METRIC_CAP, number))
     for key, field in _TIME_FIELDS.items():
-        moment = _time(values.get(key))
+        value = values.get(key)
+        if value is None:
+            continue
+        moment = _time(value)
         if moment is not None:
             changes[field] = moment
     metrics = changes.get("jobmetrics")
@@ -417,10 +440,19 @@ def _fast_path_allowed(fields: dict) -> bool:
     return batchid is None or _is_numeric_batch_id(batchid)
 
 
+# Field classes whose get_db_prep_save() is the identity for a value of exactly this Python type
+# (CharField.to_python(str), FloatField's float(float)), and the integer fields, whose preparation
+# for an exact int is only the backend's adapt_integerfield_value (psycopg's Int4/Int8 wrappers).
+_IDENTITY_PREP = {models.CharField: str, models.TextField: str, models.FloatField: float}
+_INTEGER_FIELDS = (models.IntegerField, models.BigIntegerField, models.SmallIntegerField)
+
+
 @functools.cache
 def _assignment(name: str):
+    """(field, ``"column" = %s``, Python type prepared as is, internal type of an integer field)."""
     field = Job._meta.get_field(name)
-    return field, f'"{field.column}" = %s'
+    integer = field.get_internal_type() if type(field) in _INTEGER_FIELDS else None
+    return field, f'"{field.column}" = %s', _IDENTITY_PREP.get(type(field)), integer
 
 
 def _running_heartbeat(*, pandaid: int, attemptnr: int | None, fields: dict, now) -> UpdateOutcome | None:
@@ -433,10 +465,18 @@ def _running_heartbeat(*, pandaid: int, attemptnr: int | None, fields: dict, now
     values = {**fields, "modificationtime": now}
     db = connections[DEFAULT_DB_ALIAS]  # one lookup: the proxy's per-attribute cost adds up here
     assignments, params = [], []
+    adapt_integer = db.ops.adapt_integerfield_value
     for name, value in values.items():
-        field, assignment = _assignment(name)
+        # field.get_db_prep_save(value, db), without the ORM's call chain for the plain values pilots send.
+        field, assignment, identity_type, integer = _assignment(name)
         assignments.append(assignment)
-        params.append(field.get_db_prep_save(value, db))
+        kind = type(value)
+        if kind is identity_type:
+            params.append(value)
+        elif integer is not None and kind is int:
+            params.append(adapt_integer(value, integer))
+        else:
+            params.append(field.get_db_prep_save(value, db))
     sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE pandaid = %s AND jobstatus = %s"
     params += [pandaid, S.RUNNING.value]
     if attemptnr is not None:

@@ -51,5 +51,6 @@ class Command(BaseCommand):
         if output is None:
             self.stdout.write(raw)
             return
-        write_secret(output, raw + "\n")
+        # No trailing newline: panda-client sends OIDC_AUTH_TOKEN_FILE verbatim as the header value.
+        write_secret(output, raw)
         self.stderr.write(f"token written to {output}")
