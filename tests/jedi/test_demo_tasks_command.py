@@ -3,9 +3,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from apps.jedi.management.commands import demo_tasks as demo_tasks_command
 from apps.jedi.models import Task
 from apps.jedi.states import TaskStatus
+from apps.jobs.management import demo_loop
 from apps.sites.services.demo_grid import demo_grid_load
 
 
@@ -50,7 +50,7 @@ def test_the_loop_submits_a_new_task_only_once_the_previous_one_of_its_kind_ende
         if len(rounds) == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(demo_tasks_command.time, "sleep", sleep)
+    monkeypatch.setattr(demo_loop.time, "sleep", sleep)
 
     out = run("--interval", "5")
 

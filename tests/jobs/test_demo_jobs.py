@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from apps.jobs.management.commands import demo_jobs as demo_jobs_command
+from apps.jobs.management import demo_loop
 from apps.jobs.models import FileType, Job, JobFile, JobStatusLog
 from apps.jobs.services.demo import (
     DEMO_TRF_PATH,
@@ -261,7 +261,7 @@ def test_the_loop_keeps_adding_jobs_each_round_but_never_past_max_waiting(demo_g
         if len(rounds) == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(demo_jobs_command.time, "sleep", stop_after_three_rounds)
+    monkeypatch.setattr(demo_loop.time, "sleep", stop_after_three_rounds)
 
     out = run("--interval", "5", "--per-queue", "2", "--max-waiting", "5")
 
