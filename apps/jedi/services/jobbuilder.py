@@ -777,7 +777,12 @@ def jobs_hand_over(pandaids: list[int], *, setup: bool = True) -> list[int]:
     """
     if setup and pandaids:
         moved = list(pandaids)
-        transaction.on_commit(lambda: run_setupper.delay(moved))
+        if transaction.get_connection().in_atomic_block:
+            # Called inside a caller's transaction: the Setupper must not see the jobs before it commits.
+            transaction.on_commit(lambda: run_setupper.delay(moved))
+        else:
+            # The bunch's own transaction has committed already.
+            run_setupper.delay(moved)
     return list(pandaids)
 
 
