@@ -144,7 +144,13 @@ INSTALLED_APPS = [
     "apps.jedi",
     "apps.brokerage",
     "apps.dispatcher",
+    "apps.monitor",
+    "mozilla_django_oidc",
 ]
+# The development identity provider (iam.md §10): the quick start, demos and tests; never in production.
+PANDA_DEVIDP_ENABLED = env_bool("PANDA_DEVIDP_ENABLED", False)
+if PANDA_DEVIDP_ENABLED:
+    INSTALLED_APPS.append("apps.devidp")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -298,6 +304,29 @@ PANDA_CAP_RUNNING_USER_JOBS = env_int("PANDA_CAP_RUNNING_USER_JOBS", 0)
 PANDA_CAP_RUNNING_USER_CORES = env_int("PANDA_CAP_RUNNING_USER_CORES", 0)
 # How long (seconds) a process keeps its global-share ranking for dispatch (jedi.md §10.5).
 PANDA_SHARE_RANK_SECONDS = env_int("PANDA_SHARE_RANK_SECONDS", 60)
+
+# --- Identity (iam.md) ---------------------------------------------------------------------
+# VO records (AuthConfig) live in the database; `manage.py load_auth_config FILE` loads them from JSON.
+PANDA_OIDC_DECISION_CACHE_SECONDS = env_int("PANDA_OIDC_DECISION_CACHE_SECONDS", 300)
+PANDA_OIDC_KEYS_CACHE_SECONDS = env_int("PANDA_OIDC_KEYS_CACHE_SECONDS", 600)
+PANDA_OIDC_LEEWAY_SECONDS = env_int("PANDA_OIDC_LEEWAY_SECONDS", 30)
+# Verify TLS when fetching discovery documents and JWKS (a CA bundle path, or true/false).
+PANDA_OIDC_CA_BUNDLE = env_str("PANDA_OIDC_CA_BUNDLE")
+# x509 through a trusted front proxy (iam.md §7): its addresses and the shared secret it sends.
+PANDA_X509_TRUSTED_PROXIES = env_list("PANDA_X509_TRUSTED_PROXIES")
+PANDA_X509_PROXY_SECRET = env_str("PANDA_X509_PROXY_SECRET")
+PANDA_X509_SECRET_HEADER = env_str("PANDA_X509_SECRET_HEADER", "X-Panda-Proxy-Secret")
+PANDA_X509_DN_HEADER = env_str("PANDA_X509_DN_HEADER", "X-SSL-Client-S-DN")
+PANDA_X509_FQANS_HEADER = env_str("PANDA_X509_FQANS_HEADER", "X-Panda-VOMS-FQANs")
+# The development identity provider: its issuer URL as clients reach it (the quick start sets it).
+PANDA_DEVIDP_ISSUER = env_str("PANDA_DEVIDP_ISSUER", "http://127.0.0.1:8000/idp")
+PANDA_DEVIDP_KEY_FILE = Path(env_str("PANDA_DEVIDP_KEY_FILE", str(VAR_DIR / "devidp" / "signing-key.pem")))
+# Browser login (mozilla-django-oidc, iam.md §8): the VO whose AuthConfig the monitor logs in with.
+PANDA_BROWSER_LOGIN_VO = env_str("PANDA_BROWSER_LOGIN_VO", "atlas")
+
+# --- Monitor (monitor.md) -------------------------------------------------------------------
+# Anonymous read of monitor pages and their JSON (monitor.md §4, iam.md §11).
+PANDA_MONITOR_ANONYMOUS_READ = env_bool("PANDA_MONITOR_ANONYMOUS_READ", True)
 
 LOGGING = {
     "version": 1,

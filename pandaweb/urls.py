@@ -7,6 +7,8 @@ urlpatterns = [
     # The wire APIs first: they are most of the traffic.
     path("", include("apps.dispatcher.urls")),
     path("admin/", admin.site.urls),
+    # The monitor last: its page URLs (/jobs/, /task/<id>/, ...) share no prefix with the APIs above.
+    path("", include("apps.monitor.urls")),
 ]
 
 if settings.PANDA_SERVE_STATIC:

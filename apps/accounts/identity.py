@@ -41,6 +41,18 @@ class Identity:
     dn: str
     fqans: tuple[str, ...] = field(default_factory=tuple)
     authenticated: bool = True
+    # How the caller proved who it is: "oidc" (bearer token), "x509" (trusted proxy), "session" (browser).
+    method: str = "session"
+    vo: str = ""
+    role: str = ""
+    groups: tuple[str, ...] = field(default_factory=tuple)
+    # Epoch seconds when the credential stops being valid (token ``exp``); None when it does not expire.
+    expires: float | None = None
+    is_robot: bool = False
+    issuer: str = ""
+    subject: str = ""
+    # Every claim of the token (iam.md §6), for handlers that need one; compare=False keeps hashing cheap.
+    claims: tuple[tuple[str, object], ...] = field(default_factory=tuple, compare=False)
 
     @cached_property
     def compact_name(self) -> str:
