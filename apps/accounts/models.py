@@ -79,6 +79,9 @@ class X509Usage(models.Model):
     first_seen = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField(auto_now=True)
 
+    def __str__(self) -> str:
+        return f"{self.dn}: {self.count}"
+
 
 def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
@@ -102,6 +105,3 @@ class ApiToken(models.Model):
         raw = "pnd_" + secrets.token_urlsafe(32)
         token = cls.objects.create(user=user, name=name, key_hash=hash_token(raw), expires=expires)
         return token, raw
-
-    def __str__(self) -> str:
-        return f"{self.dn}: {self.count}"
