@@ -145,12 +145,12 @@ INSTALLED_APPS = [
     "apps.brokerage",
     "apps.dispatcher",
     "apps.monitor",
+    "apps.devidp",
     "mozilla_django_oidc",
 ]
-# The development identity provider (iam.md §10): the quick start, demos and tests; never in production.
+# The development identity provider (iam.md §10) for the quick start, demos and tests. Its tables always
+# exist; its endpoints answer 404 unless this is on. Never on in production.
 PANDA_DEVIDP_ENABLED = env_bool("PANDA_DEVIDP_ENABLED", False)
-if PANDA_DEVIDP_ENABLED:
-    INSTALLED_APPS.append("apps.devidp")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
