@@ -92,6 +92,12 @@ class Config:
     commands_bulk_size: int = 20
     token_refresh_command: list[str] = field(default_factory=list)
     token_refresh_seconds: float = 3600.0
+    # Harvester's own robot token by the OAuth client-credentials grant (harvester/oauth.py).
+    token_endpoint: str = ""
+    client_id: str = ""
+    client_secret_file: str = ""
+    token_scope: str = ""
+    token_audience: str = ""
     pilot: PilotConfig = field(default_factory=PilotConfig)
     queues: dict[str, QueueConfig] = field(default_factory=dict)
     path: str = ""
@@ -121,6 +127,11 @@ _HARVESTER_KEYS = {
     "commands_bulk_size": ("commands_bulk_size", int),
     "token_refresh_command": ("token_refresh_command", list),
     "token_refresh_seconds": ("token_refresh_seconds", float),
+    "token_endpoint": ("token_endpoint", str),
+    "client_id": ("client_id", str),
+    "client_secret_file": ("client_secret_file", str),
+    "token_scope": ("token_scope", str),
+    "token_audience": ("token_audience", str),
 }
 _QUEUE_KEYS = {
     "mode": ("mode", str),
@@ -225,6 +236,21 @@ def _queue(name: str, raw: Any) -> QueueConfig:
     return queue
 
 
+def _check_token_source(config: Config) -> None:
+    config.token_endpoint = expand(config.token_endpoint)
+    if not config.token_endpoint:
+        if config.client_id or config.client_secret_file:
+            raise ConfigError("harvester.client_id and client_secret_file need harvester.token_endpoint")
+        return
+    if not config.token_endpoint.startswith(("https://", "http://")):
+        raise ConfigError(f"harvester.token_endpoint must be an http(s) URL, got {config.token_endpoint!r}")
+    for key in ("client_id", "client_secret_file", "token_file"):
+        if not getattr(config, key):
+            raise ConfigError(f"harvester.token_endpoint needs harvester.{key}")
+    if config.token_refresh_command:
+        raise ConfigError("harvester.token_endpoint and harvester.token_refresh_command exclude each other")
+
+
 def config_from_dict(data: dict, *, base_dir: str = ".") -> Config:
     if not isinstance(data, dict):
         raise ConfigError("the configuration must be a table")
@@ -242,8 +268,9 @@ def config_from_dict(data: dict, *, base_dir: str = ".") -> Config:
     if len(config.harvester_id) > 50:
         raise ConfigError("harvester.harvester_id must have at most 50 characters")
     config.server_url = expand(config.server_url).rstrip("/")
-    for attribute in ("token_file", "ca_file", "workdir"):
+    for attribute in ("token_file", "ca_file", "workdir", "client_secret_file"):
         setattr(config, attribute, _resolve(base_dir, getattr(config, attribute)))
+    _check_token_source(config)
     config.database = _database(base_dir, config.database)
     pilot = _section(data, "pilot")
     for key, value in pilot.items():

@@ -158,6 +158,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Renews an OIDC browser session at the provider once its ID token has expired (apps/accounts/browser.py).
+    "apps.accounts.browser.BrowserSessionRefresh",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -206,7 +208,11 @@ STATIC_ROOT = VAR_DIR / "static"
 PANDA_SERVE_STATIC = env_bool("PANDA_SERVE_STATIC", False)
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.accounts.authentication.PandaTokenAuthentication"],
+    # OIDC bearer tokens first; legacy x509 only as asserted by the trusted front proxy (iam.md §3, §7).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.accounts.authentication.OIDCBearerAuthentication",
+        "apps.accounts.authentication.TrustedProxyX509Authentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -266,6 +272,8 @@ BEAT_TABLE = [
     ("apps.jedi.tasks.run_feedback", 10),
     ("apps.jedi.tasks.run_postprocessor", 20),
     ("apps.jedi.tasks.run_watchdog", 300),
+    ("apps.monitor.tasks.run_queue_snapshot", 60),
+    ("apps.monitor.tasks.run_error_hourly", 300),
 ]
 CELERY_BEAT_SCHEDULE = {
     task.rsplit(".", 1)[-1]: entry for task, period in BEAT_TABLE if (entry := beat_entry(task, period))
@@ -321,12 +329,51 @@ PANDA_X509_FQANS_HEADER = env_str("PANDA_X509_FQANS_HEADER", "X-Panda-VOMS-FQANs
 # The development identity provider: its issuer URL as clients reach it (the quick start sets it).
 PANDA_DEVIDP_ISSUER = env_str("PANDA_DEVIDP_ISSUER", "http://127.0.0.1:8000/idp")
 PANDA_DEVIDP_KEY_FILE = Path(env_str("PANDA_DEVIDP_KEY_FILE", str(VAR_DIR / "devidp" / "signing-key.pem")))
+# Token and grant lifetimes of the development provider, in seconds (iam.md §5: user 24 h, robots 4 days).
+PANDA_DEVIDP_ID_TOKEN_SECONDS = env_int("PANDA_DEVIDP_ID_TOKEN_SECONDS", 24 * 3600)
+PANDA_DEVIDP_ROBOT_TOKEN_SECONDS = env_int("PANDA_DEVIDP_ROBOT_TOKEN_SECONDS", 4 * 24 * 3600)
+PANDA_DEVIDP_REFRESH_TOKEN_SECONDS = env_int("PANDA_DEVIDP_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600)
+PANDA_DEVIDP_DEVICE_CODE_SECONDS = env_int("PANDA_DEVIDP_DEVICE_CODE_SECONDS", 600)
+PANDA_DEVIDP_DEVICE_INTERVAL_SECONDS = env_int("PANDA_DEVIDP_DEVICE_INTERVAL_SECONDS", 5)
 # Browser login (mozilla-django-oidc, iam.md §8): the VO whose AuthConfig the monitor logs in with.
 PANDA_BROWSER_LOGIN_VO = env_str("PANDA_BROWSER_LOGIN_VO", "atlas")
+# The monitor's own confidential OIDC client; the secret literally, or in a file (the development provider
+# writes its monitor client's secret to VAR_DIR/devidp/panda-monitor.secret).
+PANDA_MONITOR_OIDC_CLIENT_ID = env_str("PANDA_MONITOR_OIDC_CLIENT_ID", "panda-monitor")
+PANDA_MONITOR_OIDC_CLIENT_SECRET = env_str("PANDA_MONITOR_OIDC_CLIENT_SECRET")
+PANDA_MONITOR_OIDC_CLIENT_SECRET_FILE = Path(
+    env_str("PANDA_MONITOR_OIDC_CLIENT_SECRET_FILE", str(VAR_DIR / "devidp" / "panda-monitor.secret"))
+)
+# Provider groups whose members are Django staff (the admin), and superusers: e.g. atlas/admin.
+PANDA_ADMIN_GROUPS = env_list("PANDA_ADMIN_GROUPS")
+PANDA_SUPERUSER_GROUPS = env_list("PANDA_SUPERUSER_GROUPS")
+# Username/password login (the admin's form): off unless DEBUG, or explicitly allowed.
+PANDA_PASSWORD_LOGIN = env_bool("PANDA_PASSWORD_LOGIN", DEBUG)
+# The password backend comes first so that a session it creates (force_login in tests, createsuperuser's
+# admin) is never sent to the OIDC provider for renewal; it answers nothing when password login is off.
+AUTHENTICATION_BACKENDS = ["apps.accounts.browser.PasswordLoginBackend", "apps.accounts.browser.BrowserLoginBackend"]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+# mozilla-django-oidc: endpoints and client are resolved per login from the VO's AuthConfig, not set here.
+OIDC_AUTHENTICATE_CLASS = "apps.accounts.browser_views.LoginStartView"
+OIDC_CALLBACK_CLASS = "apps.accounts.browser_views.LoginCallbackView"
+OIDC_OP_LOGOUT_URL_METHOD = "apps.accounts.browser.provider_logout_url"
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_STORE_ID_TOKEN = True
+OIDC_TIMEOUT = 10
+# A browser session is renewed at the provider after this many seconds, or when its ID token expires.
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env_int("PANDA_BROWSER_SESSION_REFRESH_SECONDS", 15 * 60)
 
 # --- Monitor (monitor.md) -------------------------------------------------------------------
 # Anonymous read of monitor pages and their JSON (monitor.md §4, iam.md §11).
 PANDA_MONITOR_ANONYMOUS_READ = env_bool("PANDA_MONITOR_ANONYMOUS_READ", True)
+# jobtype=analysis/production also test the transformation (http... / ...py) as ATLAS does (monitor.md §2).
+PANDA_MONITOR_ATLAS_JOBTYPES = env_bool("PANDA_MONITOR_ATLAS_JOBTYPES", False)
+# Dashboards (monitor.md §8): final jobs count when they ended within PANDA_MONITOR_DASH_HOURS; the
+# per-minute queue snapshots are kept PANDA_MONITOR_SNAPSHOT_KEEP_MINUTES.
+PANDA_MONITOR_DASH_HOURS = env_int("PANDA_MONITOR_DASH_HOURS", 12)
+PANDA_MONITOR_SNAPSHOT_KEEP_MINUTES = env_int("PANDA_MONITOR_SNAPSHOT_KEEP_MINUTES", 120)
 
 LOGGING = {
     "version": 1,

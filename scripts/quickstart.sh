@@ -21,6 +21,10 @@ export PYTHONUNBUFFERED=1
 export PANDA_SERVE_STATIC=${PANDA_SERVE_STATIC:-true}
 # The Adder finalises the jobs the pilots report; every 20 s (not 240) so demo jobs finish promptly.
 export PANDA_BEAT_RUN_ADDER=${PANDA_BEAT_RUN_ADDER:-20}
+# Identity: the development OIDC provider under $url/idp (never in production). Harvester and its pilots
+# get robot tokens from it, people log in there (demo accounts alice, bob, prodmgr).
+export PANDA_DEVIDP_ENABLED=${PANDA_DEVIDP_ENABLED:-true}
+export PANDA_DEVIDP_ISSUER=${PANDA_DEVIDP_ISSUER:-$url/idp}
 
 bash scripts/install.sh
 
@@ -32,7 +36,8 @@ fi
 
 var_dir=$("$py" -c 'import os; os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pandaweb.settings")
 from django.conf import settings; print(settings.VAR_DIR.resolve())')
-token_file="$var_dir/demo-pilot.token"
+# Harvester's robot token (production role), written and renewed by Harvester itself.
+token_file="$var_dir/harvester/token"
 # The demo transformation (run_demo.sh, installed by demo_tasks) is served from here as /trf/demo/.
 export PANDA_TRF_DIR=${PANDA_TRF_DIR:-$var_dir/trf}
 
@@ -41,6 +46,8 @@ echo "==> migrating ($(echo "$database" | sed -E 's#//[^@/]*@#//***@#'))"
 "$py" manage.py migrate --noinput
 echo "==> loading the demo grid"
 "$py" manage.py load_demo_grid
+echo "==> setting up the development identity provider"
+"$py" manage.py devidp_setup
 echo "==> collecting static files"
 "$py" manage.py collectstatic --noinput --verbosity 0
 
@@ -99,7 +106,7 @@ pids+=($!)
 pids+=($!)
 "$py" manage.py demo_tasks --interval "$interval" --server-url "$url" &
 pids+=($!)
-# Pilots run "$PWD/.venv/bin/python -m pilot" with the demo pilot token; its log and the pilots' output
+# Pilots run "$PWD/.venv/bin/python -m pilot" with Harvester's token; its log and the pilots' output
 # (pilot.stdout in each worker's directory) are under $var_dir.
 PANDA_PORT="$port" PANDA_VAR_DIR="$var_dir" PANDA_PILOT_PYTHON="$PWD/.venv/bin/python" \
     "$py" -m harvester run -c harvester/demo.toml --log-file "$var_dir/harvester.log" &
@@ -117,8 +124,12 @@ for _ in $(seq 1 150); do
       $url/api/v1/system/is_alive                   v1 API liveness
       $url/cache/schedconfig/DEMO_QUEUE.all.json    queue document for pilots
       $url/admin/                                   admin (create a login: $py manage.py createsuperuser)
-    Pilot token (production role): $token_file
-    Fetch a job:  curl -H "Authorization: Bearer \$(cat $token_file)" -d siteName=DEMO_QUEUE $url/server/panda/getJob
+      $url/idp/.well-known/openid-configuration     development identity provider (accounts alice, bob, prodmgr)
+    Harvester's token (robot, production role): $token_file
+    Fetch a job:  curl -H "Authorization: Bearer \$(cat $token_file)" -H "Origin: atlas.production" \\
+                    -d siteName=DEMO_QUEUE $url/server/panda/getJob
+    A person's ID token (alice, bob or prodmgr; send it with Origin: atlas):
+      PANDA_VAR_DIR=$var_dir PANDA_DEVIDP_ISSUER=$PANDA_DEVIDP_ISSUER $py manage.py devidp_token --user alice --output alice.token
     Harvester log: $var_dir/harvester.log
     Pilots:        $var_dir/harvester/workers/<worker id>/pilot.stdout
     Storage (SE):  $var_dir/demo-se
@@ -126,8 +137,8 @@ for _ in $(seq 1 150); do
     (TaskRefiner, ContentsFeeder, JobGenerator, then Harvester's pilots run the jobs, the Adder,
     feedback and PostProcessor finish them); every demo_tasks line below names the tasks it submitted
     and counts the demo tasks and jobs by status. Watch one task (<id> = a jediTaskID from those lines):
-      curl -H "Authorization: Bearer \$(cat $token_file)" "$url/api/v1/task/get_status?task_id=<id>"
-      curl -H "Authorization: Bearer \$(cat $token_file)" "$url/api/v1/task/get_details?task_id=<id>&include_status=true"
+      curl -H "Authorization: Bearer \$(cat $token_file)" -H "Origin: atlas.production" "$url/api/v1/task/get_status?task_id=<id>"
+      curl -H "Authorization: Bearer \$(cat $token_file)" -H "Origin: atlas.production" "$url/api/v1/task/get_details?task_id=<id>&include_status=true"
       $url/admin/jedi/task/                          the tasks in the admin (log in first, see above)
     Press Ctrl-C to stop (or: kill $$).
 

@@ -14,13 +14,13 @@ def pytest_configure(config):
 
 
 def _forget_process_caches() -> None:
-    from apps.accounts.authentication import forget_cached_tokens
+    from apps.accounts.authentication import forget_identity_caches
     from apps.jedi.services.throttle import forget_throttle_counts
     from apps.jobs.services.dispatch import forget_dispatch_caches
     from apps.shares.services.ranking import forget_share_ranking
     from apps.sites.selectors import forget_cached_queues
 
-    forget_cached_tokens()
+    forget_identity_caches()
     forget_cached_queues()
     forget_dispatch_caches()
     forget_share_ranking()
@@ -34,6 +34,34 @@ def _isolated_caches(settings, tmp_path):
     settings.PANDA_TRF_DIR = tmp_path / "trf"
     yield
     _forget_process_caches()
+
+
+_DATABASE_FIXTURES = {
+    "db",
+    "transactional_db",
+    "live_server",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+}
+
+
+@pytest.fixture(autouse=True)
+def _test_issuer(request):
+    """Tokens of tests/oidc_issuer.py are valid: its documents answer the validator's fetches and, for
+    tests with a database, the VO record ``atlas`` exists (client panda-client, auto roles production and
+    pilot, robots panda-pilot -> pilot and panda-harvester -> production)."""
+    from apps.accounts.models import AuthConfig
+    from apps.accounts.oidc.keys import set_fetcher
+    from tests.oidc_issuer import ATLAS_CONFIG, ISSUER
+
+    ISSUER.fetches.clear()
+    set_fetcher(ISSUER.fetch)
+    if request.node.get_closest_marker("django_db") or _DATABASE_FIXTURES & set(request.fixturenames):
+        request.getfixturevalue("db")
+        fields = {k: v for k, v in ATLAS_CONFIG.items() if k != "name"}
+        AuthConfig.objects.get_or_create(name=ATLAS_CONFIG["name"], defaults=fields)
+    yield
+    set_fetcher(None)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -4,11 +4,12 @@ import uuid
 
 import factory
 
-from apps.accounts.models import ApiToken, User
+from apps.accounts.models import ExternalIdentity, User
 from apps.jobs.models import FileType, Job, JobFile, JobParameters
 from apps.jobs.services.transitions import job_log_creation
 from apps.jobs.states import JobStatus
 from apps.sites.models import PandaQueue, ResourceType, Site, StorageEndpoint
+from tests.oidc_issuer import ISSUER, USER_CLIENT
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -18,7 +19,9 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     first_name = "Jane"
-    last_name = factory.Sequence(lambda n: f"Doe{chr(65 + n % 26)}")
+    # Lower case after the first letter: token identities write names capitalised (iam.md §6), so the
+    # compact name of the user's DN and of its token identity are the same.
+    last_name = factory.Sequence(lambda n: f"Doe{chr(97 + n % 26)}")
     dn = factory.LazyAttribute(
         lambda u: f"/DC=ch/DC=cern/OU=Users/CN={u.first_name} {u.last_name}/CN=nickname:{u.username}"
     )
@@ -33,12 +36,52 @@ def pilot_user(**kwargs) -> User:
     return UserFactory(fqans=["/atlas/Role=pilot"], **kwargs)
 
 
-def token_for(user: User) -> str:
-    return ApiToken.issue(user=user)[1]
+def token_groups(user: User) -> list[str]:
+    """Every user is in the VO ``atlas``; FQANs add groups: ``/atlas/Role=production`` -> ``atlas/production``."""
+    groups = ["atlas"]
+    for fqan in user.fqans or []:
+        parts = [p for p in fqan.strip("/").split("/") if p and p not in ("Role=NULL", "Capability=NULL")]
+        if not parts:
+            continue
+        groups.append(parts[0])
+        if len(parts) > 1:
+            groups.append("/".join([*parts[:-1], parts[-1].removeprefix("Role=")]))
+    return list(dict.fromkeys(groups))
 
 
-def auth_header(user: User) -> dict:
-    return {"HTTP_AUTHORIZATION": f"Bearer {token_for(user)}"}
+def token_for(user: User, *, role: str | None = None, expires_in: int = 3600) -> str:
+    """An RS256 ID token of the test issuer for ``user``: groups from its FQANs, plus ``atlas/<role>``.
+
+    The account ``(issuer, username)`` is linked to ``user`` first, so the token maps to THAT user.
+    """
+    ExternalIdentity.objects.get_or_create(
+        issuer=ISSUER.issuer.rstrip("/"), subject=user.username, defaults={"user": user}
+    )
+    groups = token_groups(user) + ([f"atlas/{role}"] if role else [])
+    claims = {"aud": USER_CLIENT, "preferred_username": user.username, "groups": list(dict.fromkeys(groups))}
+    if user.get_full_name():
+        claims["name"] = user.get_full_name()
+    if user.email:
+        claims["email"] = user.email
+    return ISSUER.sign(ISSUER.claims(subject=user.username, expires_in=expires_in, **claims))
+
+
+def auth_header(user: User, *, role: str | None = None) -> dict:
+    """The user's token (a member of ``atlas/<role>`` when a role is given) with ``Origin: atlas[.<role>]``."""
+    return {
+        "HTTP_AUTHORIZATION": f"Bearer {token_for(user, role=role)}",
+        "HTTP_ORIGIN": f"atlas.{role}" if role else "atlas",
+    }
+
+
+def robot_token(client_id: str = "panda-pilot", *, expires_in: int = 4 * 24 * 3600) -> str:
+    """A client-credentials access token of a robot (pilot, Harvester): the client is its own subject."""
+    return ISSUER.sign(ISSUER.claims(subject=client_id, expires_in=expires_in, client_id=client_id, aud=client_id))
+
+
+def robot_auth_header(client_id: str = "panda-pilot", role: str = "pilot") -> dict:
+    """A robot caller (``robot_ids`` of the test VO: panda-pilot -> pilot, panda-harvester -> production)."""
+    return {"HTTP_AUTHORIZATION": f"Bearer {robot_token(client_id)}", "HTTP_ORIGIN": f"atlas.{role}"}
 
 
 class SiteFactory(factory.django.DjangoModelFactory):

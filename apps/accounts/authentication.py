@@ -1,60 +1,97 @@
-"""Interim API-token authentication (DRF) until the IAM issue brings OIDC bearer tokens.
+"""Who is calling: OIDC bearer tokens (iam.md §3), legacy x509 through a trusted proxy (§7), sessions.
 
-``Authorization: Bearer <token>`` (or ``Token <token>``). Lookups are cached per process for
-``PANDA_CONFIG_CACHE_SECONDS`` so the dispatcher's hot path costs no query for authentication.
+The DRF classes serve the wire APIs (``/server/panda/*``, ``/api/v1/*``), where a refused token
+answers HTTP 403 ``ERROR : Token authentication failed. <reason>``. Plain Django views (the monitor's
+JSON) call :func:`identity_from_request`, and answer a refused token with :func:`token_refused_response`
+(HTTP 401 with ``WWW-Authenticate: Bearer realm="panda"``).
 """
 
-import time
-
 from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import JsonResponse
 from rest_framework import authentication, exceptions
 
-from apps.accounts.identity import Identity, identity_for_user
-from apps.accounts.models import ApiToken, hash_token
-from apps.core.timeutil import utcnow
+from apps.accounts.identity import ANONYMOUS, Identity, identity_for_user
+from apps.accounts.oidc.config import forget_auth_configs
+from apps.accounts.oidc.keys import forget_keys
+from apps.accounts.oidc.validator import TokenRejected, forget_decisions, identity_for_bearer
+from apps.accounts.x509 import identity_for_x509
 
-_cache: dict[str, tuple[float, Identity | None]] = {}
-_CACHE_MAX = 10_000
+FAILED = "Token authentication failed."
+BEARER_CHALLENGE = 'Bearer realm="panda"'
 
 
-def token_from_header(header: str) -> str | None:
+def bearer_token(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; ``None`` for any other scheme.
+
+    A ``Bearer`` header without exactly one token is refused rather than taken as anonymous.
+    """
     parts = header.split()
-    if len(parts) == 2 and parts[0].lower() in ("bearer", "token"):
-        return parts[1]
-    return None
+    if not parts or parts[0].lower() != "bearer":
+        return None
+    if len(parts) != 2:
+        raise TokenRejected("malformed Authorization header")
+    return parts[1]
 
 
-def identity_for_token(raw: str) -> Identity | None:
-    key = hash_token(raw)
-    now = time.monotonic()
-    cached = _cache.get(key)
-    if cached and cached[0] > now:
-        return cached[1]
-    token = ApiToken.objects.select_related("user").filter(key_hash=key, revoked=False, user__is_active=True).first()
-    identity = None
-    if token and (token.expires is None or token.expires > utcnow()):
-        identity = identity_for_user(token.user)
-    if len(_cache) > _CACHE_MAX:
-        _cache.clear()
-    _cache[key] = (now + settings.PANDA_CONFIG_CACHE_SECONDS, identity)
+def is_banned(identity: Identity) -> bool:
+    return identity.authenticated and identity.compact_name in settings.PANDA_BANNED_USERS
+
+
+def forget_identity_caches() -> None:
+    """Token decisions, VO records and provider keys (tests; a process sees changes after their TTLs)."""
+    forget_decisions()
+    forget_auth_configs()
+    forget_keys()
+
+
+class OIDCBearerAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request):
+        try:
+            token = bearer_token(request.META.get("HTTP_AUTHORIZATION", ""))
+            if token is None:
+                return None
+            identity = identity_for_bearer(token, request.META.get("HTTP_ORIGIN"))
+        except TokenRejected as exc:
+            raise exceptions.AuthenticationFailed(f"{FAILED} {exc.reason}") from exc
+        if is_banned(identity):
+            raise exceptions.PermissionDenied(f"{identity.compact_name} is banned")
+        return identity, token
+
+    def authenticate_header(self, request):
+        return BEARER_CHALLENGE
+
+
+class TrustedProxyX509Authentication(authentication.BaseAuthentication):
+    def authenticate(self, request):
+        identity = identity_for_x509(request.META)
+        if identity is None:
+            return None
+        if is_banned(identity):
+            raise exceptions.PermissionDenied(f"{identity.compact_name} is banned")
+        return identity, None
+
+
+def identity_from_request(request) -> Identity:
+    """The caller of a plain Django view: bearer token, then trusted x509, then the session user.
+
+    Raises :class:`TokenRejected` for a bad token and Django's ``PermissionDenied`` for a banned user.
+    """
+    token = bearer_token(request.META.get("HTTP_AUTHORIZATION", ""))
+    if token is not None:
+        identity = identity_for_bearer(token, request.META.get("HTTP_ORIGIN"))
+    else:
+        identity = identity_for_x509(request.META)
+        if identity is None:
+            user = getattr(request, "user", None)
+            identity = identity_for_user(user) if user is not None and user.is_authenticated else ANONYMOUS
+    if is_banned(identity):
+        raise DjangoPermissionDenied(f"{identity.compact_name} is banned")
     return identity
 
 
-def forget_cached_tokens() -> None:
-    _cache.clear()
-
-
-class PandaTokenAuthentication(authentication.BaseAuthentication):
-    def authenticate(self, request):
-        raw = token_from_header(request.META.get("HTTP_AUTHORIZATION", ""))
-        if raw is None:
-            return None
-        identity = identity_for_token(raw)
-        if identity is None:
-            raise exceptions.AuthenticationFailed("Token authentication failed. invalid or expired token")
-        if identity.compact_name in settings.PANDA_BANNED_USERS:
-            raise exceptions.PermissionDenied(f"{identity.compact_name} is banned")
-        return (identity, raw)
-
-    def authenticate_header(self, request):
-        return "Bearer"
+def token_refused_response(exc: TokenRejected) -> JsonResponse:
+    """HTTP 401 for monitor and DRF-style (non-wire) APIs (iam.md §3)."""
+    response = JsonResponse({"detail": f"{FAILED} {exc.reason}"}, status=401)
+    response["WWW-Authenticate"] = f'{BEARER_CHALLENGE}, error="invalid_token"'
+    return response

@@ -9,6 +9,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from apps.accounts.identity import ANONYMOUS
+from apps.accounts.permissions import check_call_api
 from apps.dispatcher import api  # noqa: F401  (registers the endpoints)
 from apps.dispatcher.encoding import error_text, forbidden_method, v1_fail
 from apps.dispatcher.parsers import GzipJSONParser, LegacyJSONParser
@@ -75,7 +76,12 @@ class _Base(APIView):
     post = put = delete = patch = get
 
     def identity(self, request):
-        return request.user if request.user is not None else ANONYMOUS
+        identity = request.user if request.user is not None else ANONYMOUS
+        # Banned users get HTTP 403 on every API call, however they authenticated (iam.md §11).
+        decision = check_call_api(identity)
+        if not decision.allowed:
+            raise exceptions.PermissionDenied(decision.reason)
+        return identity
 
     def handle_exception(self, exc):
         if isinstance(exc, exceptions.ParseError):

@@ -302,7 +302,10 @@ class Job(models.Model):
             models.Index(fields=["jeditaskid", "jobstatus"], name="jobs_task_status_idx"),
             models.Index(fields=["computingsite", "jobstatus"], name="jobs_site_status_idx"),
             models.Index(fields=["produsername", "jobstatus"], name="jobs_user_status_idx"),
-            models.Index(fields=["modificationtime"], name="jobs_modtime_idx"),
+            # The monitor (monitor.md §8): a user's recent jobs, and keyset pages on (modificationtime,
+            # pandaid), which also serve every plain time window.
+            models.Index(fields=["produsername", "modificationtime"], name="jobs_user_mod_idx"),
+            models.Index(fields=["modificationtime", "pandaid"], name="jobs_modtime_pandaid_idx"),
         ]
 
     def __str__(self) -> str:
@@ -453,6 +456,43 @@ class JobStatusLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pandaid}: {self.oldstatus} -> {self.jobstatus}"
+
+
+class JobError(models.Model):
+    """One row per non-zero error field of a failed job (states.md §9.1), written when it fails.
+
+    The error summary groups these rows in the database instead of scanning the job table's eight
+    code columns; the job's site, user, task and label are copied in so that the summary's
+    breakdowns need no join. ``modificationtime`` is when the job failed, ``recorded_at`` when the
+    row was written (the hourly aggregate picks up rows recorded since its last run).
+    """
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, db_column="pandaid", related_name="errors")
+    component = models.CharField(max_length=16)  # monitor name: pilot, exe, ddm, ... (apps/jobs/error_codes.py)
+    code = models.IntegerField()
+    diag = models.CharField(max_length=500, blank=True, default="")
+    computingsite = models.CharField(max_length=128, null=True, blank=True)
+    produsername = models.CharField(max_length=60, null=True, blank=True)
+    jeditaskid = models.BigIntegerField(null=True, blank=True)
+    prodsourcelabel = models.CharField(max_length=20, null=True, blank=True)
+    modificationtime = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=utcnow)
+
+    class Meta:
+        db_table = "job_errors"
+        constraints = [models.UniqueConstraint(fields=["job", "component"], name="job_error_uniq")]
+        indexes = [
+            # The error summary: a time window, then grouping by (component, code) or by site/user/task.
+            models.Index(fields=["modificationtime", "component", "code"], name="job_errors_time_idx"),
+            models.Index(fields=["computingsite", "modificationtime"], name="job_errors_site_idx"),
+            models.Index(fields=["produsername", "modificationtime"], name="job_errors_user_idx"),
+            models.Index(fields=["jeditaskid", "modificationtime"], name="job_errors_task_idx"),
+            models.Index(fields=["component", "code", "modificationtime"], name="job_errors_code_idx"),
+            models.Index(fields=["recorded_at"], name="job_errors_recorded_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} {self.component}:{self.code}"
 
 
 class OutputReportStatus(models.TextChoices):

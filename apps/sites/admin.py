@@ -3,11 +3,13 @@ from django.contrib import admin
 
 from apps.sites.models import DOCUMENT_COLUMNS, PandaQueue, ResourceType, Site, StorageEndpoint
 from apps.sites.services.queues import queue_document_site, queue_document_validate
+from apps.sites.services.storage_endpoints import storage_endpoint_validate
 
 
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
-    list_display = ("name", "cloud", "tier")
+    list_display = ("name", "cloud", "tier", "country", "role")
+    list_filter = ("cloud", "tier", "role")
     search_fields = ("name",)
 
 
@@ -50,9 +52,40 @@ class PandaQueueAdmin(admin.ModelAdmin):
     )
 
 
+class StorageEndpointForm(forms.ModelForm):
+    """Checked with the storage-endpoint loader's own validator (protocols, activities, types)."""
+
+    class Meta:
+        model = StorageEndpoint
+        fields = (
+            "name",
+            "site",
+            "type",
+            "state",
+            "is_deterministic",
+            "is_tape",
+            "rprotocols",
+            "arprotocols",
+            "resource",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        document = {key: cleaned.get(key) for key in self.Meta.fields if key not in ("name", "site")}
+        document["site"] = cleaned["site"].name
+        for error in storage_endpoint_validate(document, name=cleaned["name"]):
+            self.add_error(None, error)
+        return cleaned
+
+
 @admin.register(StorageEndpoint)
 class StorageEndpointAdmin(admin.ModelAdmin):
+    form = StorageEndpointForm
     list_display = ("name", "site", "type", "state", "is_tape")
+    list_filter = ("type", "state", "is_tape")
+    search_fields = ("name", "site__name")
 
 
 @admin.register(ResourceType)

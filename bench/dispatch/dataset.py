@@ -1,4 +1,4 @@
-"""The benchmark's data: queues, a production identity and jobs shaped like ATLAS simulation jobs.
+"""The benchmark's data: queues, a production identity (a robot token) and jobs shaped like ATLAS simulation jobs.
 
 Jobs, files and parameters are generated inside PostgreSQL with ``INSERT ... SELECT
 generate_series`` (hundreds of thousands of rows in seconds); the column list comes from the
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.db.models import NOT_PROVIDED
 
-from apps.accounts.models import ApiToken, User
+from apps.accounts.models import AuthConfig
 from apps.jobs.models import FileType, Job, JobFile, JobParameters, JobStatusLog
 from apps.sites.models import PandaQueue, ResourceType, Site, StorageEndpoint
 
@@ -84,13 +84,11 @@ def grid_create(*, n_queues: int) -> list[str]:
     return [name for name, _ in queues[2:]]
 
 
-def production_token_issue() -> str:
-    user = User.objects.create(
-        username="bench-pilot",
-        dn="/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=atlpilo1/CN=614260/CN=Robot: ATLAS Pilot1",
-        fqans=["/atlas/Role=production"],
-    )
-    return ApiToken.issue(user=user, name="bench")[1]
+def production_token_issue(issuer) -> str:
+    """The VO record of the bench's identity provider and its robot token with the production role."""
+    fields = issuer.auth_config()
+    AuthConfig.objects.update_or_create(name=fields.pop("name"), defaults=fields)
+    return issuer.robot_token()
 
 
 def _literal(value) -> str:

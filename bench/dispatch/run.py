@@ -7,9 +7,10 @@ What one run does (docs/performance.md explains the choices):
 
 1. Drops and creates the database ``panda_bench`` on 127.0.0.1:5432 (``--database-url``), migrates it
    with ``manage.py migrate``, loads a grid (one hot queue, one heartbeat queue, a few hundred others),
-   a production user with an API token, finished and activated jobs spread over the queues and running
-   jobs on the heartbeat queue. Every job has 3 inputs, 2 outputs, a log and ~1 kB of parameters; rows
-   are generated inside PostgreSQL (``INSERT ... SELECT generate_series``), then ANALYZEd.
+   a robot token with the production role (issuer.py serves its keys), finished and activated jobs
+   spread over the queues and running jobs on the heartbeat queue. Every job has 3 inputs, 2 outputs,
+   a log and ~1 kB of parameters; rows are generated inside PostgreSQL (``INSERT ... SELECT
+   generate_series``), then ANALYZEd.
 2. Starts ``gunicorn pandaweb.wsgi`` (sync workers) on a free port of 127.0.0.1 with DEBUG off.
 3. For each concurrency C (1, 8, 32), each step on freshly reset data (a new activated pool in the
    hot queue, zeroed heartbeat counters, VACUUM ANALYZE, CHECKPOINT):
@@ -61,6 +62,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 sys.path[:0] = [str(BASE), str(HERE)]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pandaweb.settings")
+
+from issuer import BenchIssuer  # noqa: E402  (bench/dispatch, on the path just above)
 
 
 @dataclass(frozen=True)
@@ -568,7 +571,7 @@ def in_process_calls(token: str, first_pandaid: int, n: int) -> InProcess:
     from django.test.utils import CaptureQueriesContext
 
     dataset.hot_jobs_reset(first=first_pandaid, n_activated=n + 10)
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ORIGIN="atlas.production")
 
     def post(method: str, params: dict) -> str:
         body = gzip.compress(json.dumps(params).encode())
@@ -822,7 +825,7 @@ def sweep(bench: Bench, args, url: str, counts: list[int]) -> None:
         report_step(step)
 
 
-def load(args: argparse.Namespace) -> tuple[str, object]:
+def load(args: argparse.Namespace, issuer) -> tuple[str, object]:
     """Create, migrate and fill the database; returns the production token and the background pools."""
     t0 = time.monotonic()
     database_create(args.database_url)
@@ -831,7 +834,7 @@ def load(args: argparse.Namespace) -> tuple[str, object]:
 
     size = args.size
     queues = dataset.grid_create(n_queues=size.n_queues)
-    token = dataset.production_token_issue()
+    token = dataset.production_token_issue(issuer)
     background = dataset.background_load(
         queues=queues, n_other=size.n_other, n_history=size.n_history, n_running=size.n_running
     )
@@ -879,8 +882,10 @@ def main(argv: list[str]) -> int:
     info = machine(args.database_url)
     print(f"machine: {json.dumps(info)}")
     bench = None
+    # Serves the keys the server fetches to validate the pilots' token, for the whole run.
+    issuer = BenchIssuer()
     try:
-        token, background = load(args)
+        token, background = load(args, issuer)
         server = Server(url=args.database_url, workers=args.workers, worker_class=args.worker_class)
         print(f"gunicorn pid {server.pid} on 127.0.0.1:{server.port}, {args.workers} {args.worker_class} workers")
         bench = Bench(args, token, background, server)
@@ -900,6 +905,7 @@ def main(argv: list[str]) -> int:
         if bench is not None:
             bench.server.stop()
             print(f"gunicorn {bench.server.pid} stopped")
+        issuer.stop()
         if not args.keep_database:
             from django.db import connections
 

@@ -1,9 +1,15 @@
 """CredManager: keep the token file fresh.
 
-Every server call reads the token file again, so renewing a credential means rewriting that file.
-With ``token_refresh_command`` configured (for example an OIDC agent's ``oidc-token`` writing the
-file, or a site's own script), this agent runs it every ``token_refresh_seconds``; a failure is
-logged and retried next cycle, and the previous token stays in use meanwhile.
+Every server call (and every pilot's) reads the token file again, so renewing a credential means
+rewriting that file. Two ways:
+
+- ``token_endpoint`` + ``client_id`` + ``client_secret_file``: Harvester obtains its robot token
+  itself by the OAuth client-credentials grant (harvester/oauth.py) and renews it when a quarter of its
+  lifetime is left;
+- ``token_refresh_command`` (for example an OIDC agent's ``oidc-token`` writing the file, or a site's
+  own script): run every ``token_refresh_seconds``.
+
+A failure is logged and retried next cycle; the previous token stays in use meanwhile.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import logging
 import subprocess
 
 from harvester.context import Harvester
+from harvester.oauth import ClientCredentials, TokenFetchError
 from harvester.store import TIME_FORMAT, utcnow
 
 log = logging.getLogger(__name__)
@@ -20,8 +27,39 @@ log = logging.getLogger(__name__)
 REFRESHED_KEY = "token_refreshed_at"
 
 
+def client_credentials_of(h: Harvester) -> ClientCredentials:
+    config = h.config
+    return ClientCredentials(
+        token_endpoint=config.token_endpoint,
+        client_id=config.client_id,
+        client_secret_file=config.client_secret_file,
+        token_file=config.token_file,
+        scope=config.token_scope,
+        audience=config.token_audience,
+        ca_file=config.ca_file,
+        timeout=config.http_timeout,
+        opaque_refresh_seconds=config.token_refresh_seconds,
+    )
+
+
+def _client_credentials_run(h: Harvester) -> bool:
+    source = client_credentials_of(h)
+    if not source.due():
+        return False
+    try:
+        lifetime = source.refresh()
+    except (TokenFetchError, OSError) as exc:
+        log.warning("token request failed: %s", exc)
+        return False
+    h.store.state_set(REFRESHED_KEY, utcnow().strftime(TIME_FORMAT))
+    log.info("token obtained from %s for %s (valid %d s)", source.token_endpoint, source.client_id, lifetime)
+    return True
+
+
 def credmanager_run(h: Harvester) -> bool:
-    """Run the refresh command when due; True when it ran and succeeded."""
+    """Renew the token when due; True when a new token was written."""
+    if h.config.token_endpoint:
+        return _client_credentials_run(h)
     command = h.config.token_refresh_command
     if not command:
         return False

@@ -242,7 +242,7 @@ def heartbeat_data() -> dict:
 
 @pytest.mark.parametrize("encoding", LEGACY_ENCODINGS)
 def test_legacy_harvester_is_alive_records_the_instance(encoding):
-    user = UserFactory(dn="/DC=ch/DC=cern/OU=Users/CN=Harvey Ops/CN=123456")
+    user = UserFactory(first_name="Harvey", last_name="Ops")
     params = {"harvesterID": HARVESTER, "data": json.dumps(heartbeat_data())}
     response = send_legacy("harvesterIsAlive", params, encoding, auth_header(user))
 

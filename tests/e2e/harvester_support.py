@@ -43,7 +43,7 @@ def write_config(tmp_path: Path, site: PilotSite, *, harvester: dict | None = No
             "harvester_id": HARVESTER_ID,
             "server_url": site.server_url,
             "token_file": str(site.token_file),
-            "origin": "atlas.pilot",
+            "origin": site.origin,
             "database": str(tmp_path / "harvester" / "harvester.sqlite3"),
             "workdir": str(tmp_path / "harvester" / "workers"),
             "cycle_seconds": 0.5,

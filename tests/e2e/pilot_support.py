@@ -55,6 +55,7 @@ class PilotSite:
     config: Path
     workdir: Path
     server_url: str
+    origin: str = "atlas.pilot"
 
     def argv(self, *extra: str, api: str = "v1") -> list[str]:
         return [
@@ -83,7 +84,7 @@ class PilotSite:
                 "PYTHONPATH": str(REPO_ROOT),
                 "PILOT_NOKILL": "1",
                 "OIDC_AUTH_TOKEN": str(self.token_file),
-                "OIDC_AUTH_ORIGIN": "atlas.pilot",
+                "OIDC_AUTH_ORIGIN": self.origin,
             }
         )
         env.update(extra)
@@ -167,6 +168,8 @@ def make_site(
         config=config,
         workdir=workdir,
         server_url=server_url,
+        # The token is a production user's: it acts with the production role that v1 pilot calls need.
+        origin="atlas.production",
     )
 
 

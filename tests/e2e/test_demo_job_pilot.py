@@ -16,7 +16,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def demo_site(live_server, settings, tmp_path):
+def demo_site(live_server, settings, tmp_path, devidp):
+    """The quick start's grid; the pilot sends Harvester's robot token of the development provider."""
     settings.VAR_DIR = tmp_path / "var"
     grid = demo_grid_load()
     config = tmp_path / "pilot.cfg"
@@ -28,10 +29,11 @@ def demo_site(live_server, settings, tmp_path):
         site="DEMO_SITE",
         endpoint="DEMO_SITE_DATADISK",
         se_root=grid.storage_dir,
-        token_file=grid.token_file,
+        token_file=devidp.robot_token_file("panda-harvester", tmp_path / "harvester.token"),
         config=config,
         workdir=workdir,
         server_url=live_server.url,
+        origin="atlas.production",
     )
 
 

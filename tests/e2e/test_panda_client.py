@@ -3,9 +3,12 @@
 Every call goes through panda-client's own Python API (``pandaclient.Client``) in a subprocess,
 configured the way a user configures it: ``PANDA_URL``/``PANDA_URL_SSL`` point at the live server,
 ``PANDA_AUTH=oidc`` with ``PANDA_AUTH_VO`` makes it send ``Authorization: Bearer <token>`` and
-``Origin: <vo>``, and the token is read from ``OIDC_AUTH_TOKEN_FILE`` (panda-client's pre-obtained
-token file). Our interim API tokens are such bearer tokens. ``PANDA_BEHIND_REAL_LB`` stops it
-from resolving its cache server's host name (it would look up pandacache.cern.ch otherwise).
+``Origin: <vo>``. The tokens are real: ID tokens of the development identity provider, served by the
+live server, obtained by the device-code flow over HTTP (device code, a person approving on the
+``/idp/device`` page, token poll) for the demo accounts alice, bob and prodmgr; panda-client reads
+them from ``OIDC_AUTH_TOKEN_FILE`` (its pre-obtained token file), or refreshes its own token cache
+through ``/auth/atlas_auth_config.json`` and the provider. ``PANDA_BEHIND_REAL_LB`` stops it from
+resolving its cache server's host name (it would look up pandacache.cern.ch otherwise).
 
 The JEDI agents run in the test process, between the client's calls, and every answer is checked
 against the database.
@@ -19,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from apps.accounts.models import ExternalIdentity, User
+from apps.devidp.models import DevAccount, RefreshToken, secret_hash
 from apps.jedi.models import ContentStatus, DatasetContent, Task, TaskCommand, TaskDataset, TaskParams
 from apps.jedi.services.commando import commando_run
 from apps.jedi.services.contents_feeder import contents_feeder_run
@@ -26,7 +31,7 @@ from apps.jedi.services.postprocessor import postprocessor_run
 from apps.jedi.services.refiner import refiner_run
 from apps.jedi.services.transitions import task_change_status
 from apps.jedi.states import TaskStatus
-from tests.factories import PandaQueueFactory, UserFactory, production_user, queue_document, token_for
+from tests.factories import PandaQueueFactory, queue_document
 from tests.jedi_factories import ddm_dataset_with_files, task_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -43,10 +48,8 @@ print("RESULT " + json.dumps(result, default=str))
 class PandaClient:
     """``pandaclient.Client.<function>(*args)`` run as a user would, as one identity."""
 
-    def __init__(self, server_url: str, home: Path, token: str):
+    def __init__(self, server_url: str, home: Path, token: str | None = None):
         home.mkdir(parents=True, exist_ok=True)
-        token_file = home / "id_token"
-        token_file.write_text(token)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PANDA", "OIDC_", "X509_"))}
         env.update(
             {
@@ -56,11 +59,14 @@ class PandaClient:
                 "PANDA_BEHIND_REAL_LB": "1",
                 "PANDA_AUTH": "oidc",
                 "PANDA_AUTH_VO": "atlas",
-                "OIDC_AUTH_TOKEN_FILE": str(token_file),
                 "PANDA_CONFIG_ROOT": str(home),
                 "HOME": str(home),
             }
         )
+        if token is not None:
+            token_file = home / "id_token"
+            token_file.write_text(token)
+            env["OIDC_AUTH_TOKEN_FILE"] = str(token_file)
         self.env = env
         self.home = home
 
@@ -78,24 +84,30 @@ class PandaClient:
         return json.loads(lines[-1][len("RESULT ") :])
 
 
-@pytest.fixture
-def owner():
-    return UserFactory()
+def login(devidp, username: str) -> str:
+    return devidp.device_login(username)["id_token"]
 
 
 @pytest.fixture
-def client(live_server, tmp_path, owner):
-    return PandaClient(live_server.url, tmp_path / "owner", token_for(owner))
+def client(live_server, tmp_path, devidp):
+    return PandaClient(live_server.url, tmp_path / "owner", login(devidp, "alice"))
 
 
 @pytest.fixture
-def stranger_client(live_server, tmp_path):
-    return PandaClient(live_server.url, tmp_path / "stranger", token_for(UserFactory()))
+def stranger_client(live_server, tmp_path, devidp):
+    return PandaClient(live_server.url, tmp_path / "stranger", login(devidp, "bob"))
 
 
 @pytest.fixture
-def production_client(live_server, tmp_path):
-    return PandaClient(live_server.url, tmp_path / "production", token_for(production_user()))
+def production_client(live_server, tmp_path, devidp):
+    """prodmgr is in atlas/production: with ``Origin: atlas`` the auto role gives it production."""
+    return PandaClient(live_server.url, tmp_path / "production", login(devidp, "prodmgr"))
+
+
+def user_of(devidp, username: str) -> User:
+    """The server's user for a provider account: matched by (issuer, subject), created at first use."""
+    subject = DevAccount.objects.get(username=username).subject
+    return ExternalIdentity.objects.select_related("user").get(issuer=devidp.issuer, subject=subject).user
 
 
 @pytest.fixture(autouse=True)
@@ -118,11 +130,14 @@ def refine_and_feed(task_id: int) -> Task:
     return Task.objects.get(pk=task_id)
 
 
-def test_submit_read_kill_and_reload_a_task_with_panda_client(client, stranger_client, owner):
+def test_submit_read_kill_and_reload_a_task_with_panda_client(client, stranger_client, devidp):
     task_id = submit(client, "user.jdoe.compat.001/")
 
+    owner = user_of(devidp, "alice")
+    assert owner.username == "alice"
     task = Task.objects.get(pk=task_id)
-    assert (task.status, task.username, task.tasktype) == (T.REGISTERED, owner.panda_name, "anal")
+    assert (task.status, task.username, task.tasktype) == (T.REGISTERED, "Alice Atlas", "anal")
+    assert owner.panda_name == "Alice Atlas"
     assert json.loads(TaskParams.objects.get(task=task).taskparams)["userName"] == owner.panda_name
     assert client("getTaskStatus", task_id) == [0, "registered"]
 
@@ -200,3 +215,23 @@ def test_retry_a_failed_task_and_pause_and_resume_it_with_panda_client(client, p
     assert client("getTaskStatus", task_id) == [0, "ready"]
     assert production_client("increase_attempt_nr", task_id, 2) == [0, [True, 0]]
     assert set(rows.values_list("maxattempt", flat=True)) == {8}
+
+
+def test_panda_client_refreshes_its_cached_token_through_the_development_provider(
+    live_server, tmp_path, devidp, settings
+):
+    # Tokens that live less than panda-client's 5-minute margin: the cached one must be refreshed.
+    settings.PANDA_DEVIDP_ID_TOKEN_SECONDS = 240
+    home = tmp_path / "cached"
+    home.mkdir()
+    cached = devidp.device_login("alice")
+    (home / ".token").write_text(json.dumps(cached))  # what panda-client's own device login leaves
+    client = PandaClient(live_server.url, home)
+
+    task_id = submit(client, "user.alice.refreshed.001/")
+
+    assert Task.objects.get(pk=task_id).username == "Alice Atlas"
+    refreshed = json.loads((home / ".token").read_text())
+    assert refreshed["refresh_token"] != cached["refresh_token"]
+    assert refreshed["id_token"] != cached["id_token"]
+    assert RefreshToken.objects.get(token_hash=secret_hash(cached["refresh_token"])).used

@@ -133,6 +133,12 @@ def test_the_quick_starts_configuration_serves_the_demo_queues_and_kills_its_pil
 
     assert set(config.queues) == {"DEMO_QUEUE", "DEMO_QUEUE_MCORE"}
     assert config.server_url == config.pilot.url == "http://127.0.0.1:8799"
-    assert config.token_file == "/srv/demo/var/demo-pilot.token"
+    assert config.token_file == "/srv/demo/var/harvester/token"
+    assert config.token_endpoint == "http://127.0.0.1:8799/idp/token"
+    assert (config.client_id, config.client_secret_file) == (
+        "panda-harvester",
+        "/srv/demo/var/devidp/panda-harvester.secret",
+    )
+    assert config.origin == "atlas.production"
     assert config.kill_workers_on_stop is True
     assert Config.__dataclass_fields__["kill_workers_on_stop"].default is False

@@ -1,12 +1,11 @@
 import json
-import stat
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from apps.accounts.authentication import identity_for_token
-from apps.accounts.models import ApiToken, User
+from apps.accounts.identity import identity_for_user
+from apps.accounts.models import User
 from apps.sites.models import PandaQueue, ResourceType, Site, StorageEndpoint
 from apps.sites.services.demo_grid import DEMO_ENDPOINTS_FILE, DEMO_QUEUES_FILE
 from apps.sites.services.queues import queues_validate
@@ -27,8 +26,7 @@ def state():
         list(PandaQueue.objects.order_by("name").values_list("name", "site_id", "document")),
         list(StorageEndpoint.objects.order_by("name").values()),
         list(ResourceType.objects.order_by("name").values()),
-        list(User.objects.order_by("username").values_list("username", "dn", "fqans")),
-        list(ApiToken.objects.order_by("id").values_list("key_hash", "revoked")),
+        list(User.objects.order_by("username").values_list("username", "dn", "fqans", "password")),
     )
 
 
@@ -41,8 +39,7 @@ def test_load_demo_grid_creates_the_site_queues_storage_resource_types_and_pilot
     call_command("load_demo_grid")
 
     out = capsys.readouterr().out
-    token_file = var_dir / "demo-pilot.token"
-    assert str(token_file) in out
+    assert "demo tasks are submitted as: demo-pilot (production role)" in out
     queue = PandaQueue.objects.get(name="DEMO_QUEUE")
     mcore = PandaQueue.objects.get(name="DEMO_QUEUE_MCORE")
     assert queue.site.name == mcore.site.name == "DEMO_SITE"
@@ -58,42 +55,33 @@ def test_load_demo_grid_creates_the_site_queues_storage_resource_types_and_pilot
     assert set(ResourceType.objects.values_list("name", flat=True)) == {"SCORE", "MCORE", "SCORE_HIMEM", "MCORE_HIMEM"}
 
 
-def test_the_demo_pilot_token_file_is_private_and_authenticates_a_production_robot(var_dir):
+def test_the_demo_tasks_owner_is_a_production_user_without_any_credential(var_dir):
     call_command("load_demo_grid")
 
-    token_file = var_dir / "demo-pilot.token"
-    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-    identity = identity_for_token(token_file.read_text().strip())
-    assert identity is not None and identity.username == "demo-pilot"
+    user = User.objects.get(username="demo-pilot")
+    identity = identity_for_user(user)
     assert identity.is_production
     assert identity.compact_name == "demo-pilot"
+    assert not user.has_usable_password()
+    assert not (var_dir / "demo-pilot.token").exists()  # Harvester and pilots use OIDC tokens now
 
 
-def test_load_demo_grid_is_idempotent_and_keeps_a_valid_token(var_dir, capsys):
+def test_load_demo_grid_is_idempotent(var_dir):
     call_command("load_demo_grid")
-    token = (var_dir / "demo-pilot.token").read_text()
     before = state()
 
     call_command("load_demo_grid")
 
-    assert "existing token kept" in capsys.readouterr().out
-    assert (var_dir / "demo-pilot.token").read_text() == token
     assert state() == before
 
 
-def test_a_lost_token_file_gets_a_new_token_and_the_old_one_is_revoked(var_dir):
+def test_load_demo_grid_restores_the_owners_production_role(var_dir):
     call_command("load_demo_grid")
-    token_file = var_dir / "demo-pilot.token"
-    old = token_file.read_text().strip()
-    token_file.unlink()
+    User.objects.filter(username="demo-pilot").update(fqans=[], dn="")
 
     call_command("load_demo_grid")
 
-    new = token_file.read_text().strip()
-    assert new != old
-    assert identity_for_token(old) is None
-    assert identity_for_token(new).is_production
-    assert ApiToken.objects.filter(user__username="demo-pilot", revoked=False).count() == 1
+    assert identity_for_user(User.objects.get(username="demo-pilot")).is_production
 
 
 def test_the_demo_queue_is_served_to_pilots_with_its_storage(var_dir):

@@ -14,4 +14,5 @@ from apps.dispatcher.api import (  # noqa: F401
     task_submit,
     tasks,
     updates,
+    whoami,
 )

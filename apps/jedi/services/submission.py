@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from apps.accounts.identity import Identity
+from apps.accounts.permissions import acts_for_others, check_submit_task
 from apps.ddm.interface import DDMError, UnknownDataset, ddm
 from apps.jedi.models import Task, TaskParams
 from apps.jedi.services.commands import task_command_enqueue
@@ -100,7 +101,7 @@ def _normalised(identity: Identity, params) -> tuple[dict, ParsedTask]:
     if not isinstance(params, dict):
         raise _Refused(REFUSED, "refused: the task parameters must be a JSON object")
     params = dict(params)
-    if identity.is_production:
+    if acts_for_others(identity):
         params.setdefault("userName", identity.compact_name)
     else:
         params["userName"] = identity.compact_name
@@ -110,9 +111,9 @@ def _normalised(identity: Identity, params) -> tuple[dict, ParsedTask]:
         parsed = parse_task_params(params)
     except TaskParamError as exc:
         raise _Refused(REFUSED, f"refused: {exc}") from None
-    if parsed.columns["prodsourcelabel"] in ("managed", "test") and not identity.is_production:
-        label = parsed.columns["prodsourcelabel"]
-        raise _Refused(REFUSED, f"refused: prodSourceLabel={label} needs the production role")
+    decision = check_submit_task(identity, prod_source_label=parsed.columns["prodsourcelabel"])
+    if not decision.allowed:
+        raise _Refused(REFUSED, f"refused: {decision.reason}")
     return params, parsed
 
 

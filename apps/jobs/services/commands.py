@@ -7,7 +7,13 @@ mode is the specialHandling flag ``dm``; ``commandToPilot`` holds ``tobekilled``
 from typing import NamedTuple
 
 from apps.accounts.identity import Identity
-from apps.accounts.permissions import DEBUG_LIMIT_WORKING_GROUP, debug_mode_limit, may_set_command
+from apps.accounts.permissions import (
+    DEBUG_LIMIT_WORKING_GROUP,
+    Decision,
+    check_set_debug_mode,
+    debug_mode_limit,
+    may_set_command,
+)
 from apps.jobs.models import Job
 from apps.jobs.states import ACTIVE_GROUP, DEFINED_GROUP
 
@@ -55,13 +61,40 @@ def _active_debug_jobs(*, owner: str | None = None, working_group: str | None = 
     )
 
 
-def job_set_debug_mode(*, identity: Identity, pandaid: int, on: bool) -> CommandResult:
-    """Add or remove the ``dm`` flag; limited to 3 debug jobs per owner, 10 per working group."""
-    job = (
+def _debug_mode_decision(identity: Identity, job: dict, *, pandaid: int, on: bool) -> tuple[Decision, list[int]]:
+    """The permission decision for this job, and the other active debug jobs that its limit counts."""
+    facts = {"owner": job["produsername"], "working_group": job["workinggroup"]}
+    limit = debug_mode_limit(identity, **facts)
+    current: list[int] = []
+    if on and limit:
+        # The limit says whose debug jobs count: the working group's (10) or the owner's own (3).
+        if limit == DEBUG_LIMIT_WORKING_GROUP:
+            current = _active_debug_jobs(working_group=job["workinggroup"], exclude=pandaid)
+        else:
+            current = _active_debug_jobs(owner=identity.compact_name, exclude=pandaid)
+    decision = check_set_debug_mode(identity, **facts, active_debug_jobs=len(current) if on and limit else None, on=on)
+    return decision, current
+
+
+def _debug_mode_job(pandaid: int) -> dict | None:
+    return (
         Job.objects.filter(pandaid=pandaid)
         .values("jobstatus", "specialhandling", "produsername", "workinggroup")
         .first()
     )
+
+
+def job_debug_mode_explain(*, identity: Identity, pandaid: int) -> Decision | None:
+    """Would switching debug mode on for this job be allowed (limits included)? None for an unknown job."""
+    job = _debug_mode_job(pandaid)
+    if job is None:
+        return None
+    return _debug_mode_decision(identity, job, pandaid=pandaid, on=True)[0]
+
+
+def job_set_debug_mode(*, identity: Identity, pandaid: int, on: bool) -> CommandResult:
+    """Add or remove the ``dm`` flag; limited to 3 debug jobs per owner, 10 per working group."""
+    job = _debug_mode_job(pandaid)
     if job is None:
         return CommandResult(False, f"PandaID={pandaid} not found in active DB")
     if job["jobstatus"] not in OPEN_GROUPS:
@@ -74,18 +107,13 @@ def job_set_debug_mode(*, identity: Identity, pandaid: int, on: bool) -> Command
     flags = _flags(job["specialhandling"])
     if on == (DEBUG_FLAG in flags):
         return CommandResult(True, "Already set accordingly")
-    if on and limit is not None:
-        # The limit says whose debug jobs count: the working group's (10) or the owner's own (3).
-        if limit == DEBUG_LIMIT_WORKING_GROUP:
-            current = _active_debug_jobs(working_group=job["workinggroup"], exclude=pandaid)
-        else:
-            current = _active_debug_jobs(owner=identity.compact_name, exclude=pandaid)
-        if len(current) >= limit:
-            return CommandResult(
-                False,
-                f"You already hit the limit on the maximum number of debug subjobs ({limit} jobs). "
-                f"Please set the debug mode off for one of the following PandaIDs : {','.join(map(str, current))}",
-            )
+    decision, current = _debug_mode_decision(identity, job, pandaid=pandaid, on=on)
+    if not decision.allowed:
+        return CommandResult(
+            False,
+            f"You already hit the limit on the maximum number of debug subjobs ({limit} jobs). "
+            f"Please set the debug mode off for one of the following PandaIDs : {','.join(map(str, current))}",
+        )
     flags = [*flags, DEBUG_FLAG] if on else [flag for flag in flags if flag != DEBUG_FLAG]
     new_value = ",".join(flags) or None
     if new_value and len(new_value) > _SPECIALHANDLING_MAX:

@@ -46,7 +46,7 @@ from django.db import connection, transaction
 from django.db.models import Case, IntegerField, Q, Value, When
 
 from apps.accounts.identity import Identity, clean_user_id
-from apps.accounts.permissions import getjob_forced_owner, may_get_jobs
+from apps.accounts.permissions import getjob_forced_owner, may_get_jobs, may_get_proxy_key
 from apps.core.timeutil import utcnow
 from apps.core.transitions import check_transition
 from apps.jobs.models import Job, JobFile, JobParameters, JobStatusLog
@@ -557,7 +557,7 @@ def jobs_acquire(
     for job, parameters in claimed:
         data = job_dispatch_dict(job=job, files=files[job.pandaid], job_parameters=parameters, queue=queue)
         data["nSent"] = n_sent
-        if get_proxy_key and identity.is_production:
+        if get_proxy_key and may_get_proxy_key(identity):
             # No credential store yet: the keys are present and empty, as upstream sends them
             # when no proxy key is registered.
             data["credname"] = ""

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from apps.accounts.identity import Identity
-from apps.accounts.permissions import ANALYSIS_LABELS, may_kill_job, may_kill_job_by_email
+from apps.accounts.permissions import ANALYSIS_LABELS, may_kill_job, may_kill_job_by_email, may_reassign_job
 from apps.core.timeutil import format_wire_time, utcnow
 from apps.jobs.models import FileType, Job, JobFile
 from apps.jobs.services.transitions import StaleStatus, job_change_status
@@ -267,12 +267,8 @@ def jobs_reassign(*, identity: Identity, pandaids: list[int]) -> list[bool]:
         ok = (
             job is not None
             and job.jobstatus in QUEUED
-            and may_kill_job(
-                identity,
-                owner=job.produsername,
-                label=job.prodsourcelabel,
-                working_group=job.workinggroup,
-                code=REASSIGN_CODE,
+            and may_reassign_job(
+                identity, owner=job.produsername, label=job.prodsourcelabel, working_group=job.workinggroup
             )
             and job_kill(job, code=REASSIGN_CODE, killer=killer, queued_only=True)
         )

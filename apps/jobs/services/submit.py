@@ -12,7 +12,7 @@ import socket
 from django.db import transaction
 
 from apps.accounts.identity import Identity, clean_user_id
-from apps.accounts.permissions import may_submit_jobs
+from apps.accounts.permissions import acts_for_others, check_submit_jobs, may_use_working_group
 from apps.core.timeutil import utcnow
 from apps.jobs.models import FileType, Job, JobFile, JobParameters
 from apps.jobs.serialization import JobSpec
@@ -46,8 +46,9 @@ def jobs_submit_check(*, identity: Identity, jobs: list[JobSpec]) -> dict[str, P
         raise SubmitRefused("No jobs were submitted")
     for spec in jobs:
         label = _label(spec)
-        if not may_submit_jobs(identity, {label}):
-            raise SubmitRefused(f"{identity.compact_name} is missing production for prodSourceLabel={label} submission")
+        decision = check_submit_jobs(identity, prod_source_label=label)
+        if not decision.allowed:
+            raise SubmitRefused(decision.reason)
         job_label = spec.fields.get("job_label")
         if job_label not in (None, "") and job_label not in JOB_LABELS:
             raise SubmitRefused(f"job_label={job_label} is not valid")
@@ -115,9 +116,9 @@ def _new_job(
     if host:
         values["creationhost"] = host[:128]
     # Only production may submit on behalf of someone else; analysis jobs always belong to the caller.
-    if not identity.is_production or not values.get("produserid") or label in ANALYSIS_LABELS:
+    if not acts_for_others(identity) or not values.get("produserid") or label in ANALYSIS_LABELS:
         values["produserid"] = identity.dn[:250]
-    if identity.is_production:
+    if acts_for_others(identity):
         values["produsername"] = (clean_user_id(values["produserid"]) or values["produserid"])[:60]
     else:
         values["produsername"] = identity.compact_name[:60]
@@ -138,7 +139,7 @@ def _new_job(
     if label in ANALYSIS_LABELS:
         # Upstream encodes the number of build and run jobs of the submission in taskID.
         values["taskid"] = n_build + ((n_jobs - n_build) << 1)
-        if not identity.is_production and values.get("workinggroup") not in identity.production_working_groups:
+        if not may_use_working_group(identity, values.get("workinggroup")):
             values["workinggroup"] = None
     if not values.get("resource_type"):
         values["resource_type"] = classify(corecount=values.get("corecount"), minramcount=values.get("minramcount"))

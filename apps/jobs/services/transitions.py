@@ -2,7 +2,8 @@
 
 It checks the transition table, updates the row only while it is still in the state the caller
 saw (``WHERE pandaid=? AND jobstatus=?``), checks that one row changed and writes the status-log
-row in the same transaction. Callers that lose a race get :class:`StaleStatus`.
+row in the same transaction. Callers that lose a race get :class:`StaleStatus`. A job that becomes
+``failed`` gets its error-summary rows (``JobError``) in that transaction too.
 """
 
 from collections.abc import Mapping
@@ -12,7 +13,8 @@ from django.db import connection, transaction
 from apps.core.timeutil import utcnow
 from apps.core.transitions import IllegalTransition, StaleStatus, check_transition, conditional_status_update
 from apps.jobs.models import Job, JobStatusLog
-from apps.jobs.states import DIAG_LENGTHS, INITIAL, TRANSITIONS
+from apps.jobs.services.job_errors import job_errors_record_many
+from apps.jobs.states import DIAG_LENGTHS, INITIAL, TRANSITIONS, JobStatus
 
 __all__ = [
     "IllegalTransition",
@@ -63,6 +65,9 @@ def job_change_status(
                 prodsourcelabel=job.prodsourcelabel,
                 reason=reason[:250],
             )
+            if new == JobStatus.FAILED:
+                # The error summary's rows, from the fields as stored (the instance may be partial).
+                job_errors_record_many([job.pandaid])
     if rows != 1:
         raise StaleStatus("job", job.pandaid, [old])
     for field, value in values.items():
@@ -122,6 +127,8 @@ def jobs_change_status_bulk(pandaids: list[int], *, old: str, new: str, reason: 
                     for pandaid, site, label in rows
                 ]
             )
+        if new == JobStatus.FAILED:
+            job_errors_record_many([pandaid for pandaid, _, _ in moved])
     return [pandaid for pandaid, _, _ in moved]
 
 

@@ -1,4 +1,4 @@
-"""Set up the quick-start grid: DEMO_SITE, its queues and storage, resource types and the demo pilot."""
+"""Set up the quick-start grid: DEMO_SITE, its queues and storage, resource types and the demo user."""
 
 from django.core.management.base import BaseCommand
 
@@ -9,7 +9,7 @@ class Command(BaseCommand):
     help = (
         "Create (or refresh) the demo grid: site DEMO_SITE, queues DEMO_QUEUE and DEMO_QUEUE_MCORE, storage "
         "endpoint DEMO_SITE_DATADISK under VAR_DIR/demo-se, the standard resource types and the production "
-        f"robot demo-pilot whose token is written to VAR_DIR/demo-pilot.token. Safe to run again. "
+        "user demo-pilot that owns the demo tasks. Safe to run again. "
         f"The queue definitions are in {DEMO_QUEUES_FILE}."
     )
 
@@ -19,5 +19,4 @@ class Command(BaseCommand):
         self.stdout.write(f"queues: {grid.queues.summary('queue(s)')} ({names})")
         self.stdout.write(f"storage: {grid.endpoints.summary('endpoint(s)')}; files under {grid.storage_dir}")
         self.stdout.write(f"resource types: {grid.resource_types.summary('type(s)')}")
-        state = "new token issued" if grid.token_issued else "existing token kept"
-        self.stdout.write(f"pilot token for demo-pilot ({state}): {grid.token_file}")
+        self.stdout.write(f"demo tasks are submitted as: {grid.user.username} (production role)")

@@ -1,0 +1,88 @@
+"""``/help/``: one short section per monitor view (monitor.md §1 Misc)."""
+
+GRAMMAR = (
+    "Filters: key=value on any job field; a|b or a,b for OR, !a for NOT, * as wildcard, 'Not specified' "
+    "for empty; hours=, days=, date_from=, date_to= set the window; add json (or Accept: application/json) "
+    "for the same data as JSON."
+)
+
+HELP_SECTIONS = [
+    {
+        "view": "Front page",
+        "url": "/",
+        "text": "Tasks by status, jobs by state over 12 h, the queues failing most, "
+        "Harvester workers, and a search box: a PandaID, task id, task name (* allowed), user, queue or site.",
+    },
+    {
+        "view": "Jobs",
+        "url": "/jobs/",
+        "text": "Jobs matching the filters (12 h by default) with the attribute "
+        "summary and errors by count. " + GRAMMAR,
+    },
+    {
+        "view": "Job",
+        "url": "/job/<pandaid>/",
+        "text": "Every field of a job, its files, logs, status log, retry chain and errors with their descriptions.",
+    },
+    {
+        "view": "Tasks",
+        "url": "/tasks/",
+        "text": "Tasks of the last 7 days with their attribute summary; task-only "
+        "keys: category, project, tag, stream, superstatus, campaign.",
+    },
+    {
+        "view": "Task",
+        "url": "/task/<jeditaskid>/",
+        "text": "Parameters, datasets with progress, job states, scouts, "
+        "status log, plots and, for its owner and production managers, actions.",
+    },
+    {
+        "view": "Errors",
+        "url": "/errors/",
+        "text": "Failed jobs grouped by component:code, site, user and task, with "
+        "descriptions and an error-over-time histogram; each row links to the failed jobs.",
+    },
+    {
+        "view": "Queue dashboards",
+        "url": "/dash/region/",
+        "text": "Jobs per state per queue, site and region "
+        "(/dash/world/: per nucleus), from the per-minute snapshot. Parameters: jobtype=analy|prod, resourcetype, "
+        "splitby=jobtype|resourcetype, region, site.",
+    },
+    {
+        "view": "Status summary",
+        "url": "/status_summary/",
+        "text": "Jobs per state for every queue; nhours sets the "
+        "window of final jobs; lists (cloud=CERN,DE) and negations (status=-offline); /status_summary/api/ is JSON.",
+    },
+    {
+        "view": "Sites",
+        "url": "/sites/",
+        "text": "The queue list with facets (cloud, status, tier, type, country, "
+        "harvester, copytool, workflow); /site/<name>/ shows a queue's document and job counts, or a site's queues.",
+    },
+    {
+        "view": "Worker nodes",
+        "url": "/wns/<site>/",
+        "text": "Jobs per worker node of a queue or site over hours=N; "
+        "nodes failing most jobs while the rest of the queue does not are flagged as possible black holes.",
+    },
+    {"view": "Users", "url": "/users/", "text": "Users with their tasks and jobs; /user/<name>/ shows one user."},
+    {
+        "view": "Harvester",
+        "url": "/harvester/instances/",
+        "text": "Harvester instances; /harvester/workers/ lists "
+        "workers (instance=, computingsite=, status=, hours=) with their summary, /harvester/worker/<id>/ one worker "
+        "and its jobs, /harvester/slots/ the slot targets, /workersfortask/?jeditaskid= the workers of a task.",
+    },
+    {
+        "view": "Global shares",
+        "url": "/globalshares/",
+        "text": "The share tree with each leaf's target and the jobs running and activated in it.",
+    },
+    {
+        "view": "Resource types",
+        "url": "/resourcetypes/",
+        "text": "Resource types with their core and memory bounds and active jobs.",
+    },
+]

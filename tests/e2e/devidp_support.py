@@ -1,0 +1,63 @@
+"""The development identity provider served by the live server, driven over HTTP as a client would."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import re
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from apps.devidp.files import private_file_write
+from apps.devidp.models import DevClient
+from apps.devidp.services.grants import client_credentials_grant
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+def _post_form(url: str, data: dict, opener=None) -> dict:
+    request = urllib.request.Request(url, data=urllib.parse.urlencode(data).encode(), method="POST")
+    with (opener or urllib.request.build_opener()).open(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@dataclass
+class LiveProvider:
+    issuer: str
+
+    def robot_token_file(self, client_id: str, path: Path) -> Path:
+        """A client-credentials token of a robot client (what Harvester obtains for itself)."""
+        token = client_credentials_grant(client=DevClient.objects.get(client_id=client_id))["access_token"]
+        private_file_write(path, token + "\n")
+        return path
+
+    def device_login(self, username: str, *, client_id: str = "panda-client") -> dict:
+        """panda-client's device flow: device code, a person approving on /idp/device, then the token poll."""
+        started = _post_form(
+            f"{self.issuer}/devicecode", {"client_id": client_id, "scope": "openid profile email offline_access"}
+        )
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        with browser.open(started["verification_uri_complete"], timeout=30) as page:
+            html = page.read().decode()
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+        approve = urllib.request.Request(
+            f"{self.issuer}/device",
+            data=urllib.parse.urlencode(
+                {
+                    "csrfmiddlewaretoken": csrf,
+                    "user_code": started["user_code"],
+                    "username": username,
+                    "action": "approve",
+                }
+            ).encode(),
+            headers={"Referer": started["verification_uri_complete"]},
+            method="POST",
+        )
+        with browser.open(approve, timeout=30) as page:
+            assert f"logged in as {username}" in page.read().decode()
+        return _post_form(
+            f"{self.issuer}/token",
+            {"grant_type": DEVICE_GRANT, "client_id": client_id, "device_code": started["device_code"]},
+        )
