@@ -6,7 +6,6 @@ JSON) call :func:`identity_from_request`, and answer a refused token with :func:
 (HTTP 401 with ``WWW-Authenticate: Bearer realm="panda"``).
 """
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import JsonResponse
 from rest_framework import authentication, exceptions
@@ -15,6 +14,7 @@ from apps.accounts.identity import ANONYMOUS, Identity, identity_for_user
 from apps.accounts.oidc.config import forget_auth_configs
 from apps.accounts.oidc.keys import forget_keys
 from apps.accounts.oidc.validator import TokenRejected, forget_decisions, identity_for_bearer
+from apps.accounts.permissions import is_banned
 from apps.accounts.x509 import identity_for_x509
 
 FAILED = "Token authentication failed."
@@ -32,10 +32,6 @@ def bearer_token(header: str) -> str | None:
     if len(parts) != 2:
         raise TokenRejected("malformed Authorization header")
     return parts[1]
-
-
-def is_banned(identity: Identity) -> bool:
-    return identity.authenticated and identity.compact_name in settings.PANDA_BANNED_USERS
 
 
 def forget_identity_caches() -> None:

@@ -28,11 +28,12 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.middleware import SessionRefresh
 from mozilla_django_oidc.utils import import_from_settings
 
+from apps.accounts.identity import identity_for_user
 from apps.accounts.models import AuthConfig
 from apps.accounts.oidc.config import config_for
-from apps.accounts.oidc.groups import token_groups
+from apps.accounts.oidc.groups import Membership, token_groups
 from apps.accounts.oidc.keys import KeyFetchError, discovery
-from apps.accounts.oidc.validator import TokenRejected, validate_id_token
+from apps.accounts.oidc.validator import TokenRejected, dn_for_claims, validate_id_token
 from apps.accounts.services.external_users import user_for_claims
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ def browser_provider() -> BrowserProvider:
 
 def monitor_validation_config(provider: BrowserProvider) -> AuthConfig:
     """The VO record as the ID-token validator sees it for the monitor: the monitor's client id is one more
-    accepted audience here, and only here (an API call with the monitor's ID token is not accepted)."""
+    accepted audience here (API calls accept it only when the record lists it in ``secondary_ids``)."""
     config = copy.copy(provider.config)
     config.secondary_ids = [*(config.secondary_ids or []), provider.client_id]
     return config
@@ -256,11 +257,17 @@ class BrowserLoginBackend(OIDCAuthenticationBackend):
         user = user_for_claims(issuer=claims["iss"], subject=claims["sub"], claims=claims, groups=groups)
         if not user.is_active:
             raise LoginRefused(f"the account {user.username} is disabled on this server")
-        changed = {name: value for name, value in staff_flags(groups).items() if getattr(user, name) != value}
+        # The same DN-style identity as the user's bearer tokens get, so that the session's compact name
+        # (task and job ownership in the monitor's actions) is the one their API calls have.
+        wanted = {"dn": dn_for_claims(claims, Membership(role="", groups=(), fqans=(), is_robot=False))}
+        wanted.update(staff_flags(groups))
+        changed = {name: value for name, value in wanted.items() if getattr(user, name) != value}
         if changed:
             for name, value in changed.items():
                 setattr(user, name, value)
             user.save(update_fields=list(changed))
+        if identity_for_user(user).compact_name in settings.PANDA_BANNED_USERS:
+            raise LoginRefused(f"{user.username} is banned from this server")
         return user
 
 

@@ -80,8 +80,8 @@ def _accounts():
     return DevAccount.objects.order_by("username")
 
 
-def _error_page(request, error: OAuthError, *, status: int = 400):
-    return render(request, "devidp/error.html", {"error": error}, status=status)
+def _error_page(request, error: OAuthError):
+    return render(request, "devidp/error.html", {"error": error}, status=400)
 
 
 @enabled_only

@@ -14,6 +14,7 @@ urlpatterns = [
     path("dash/", dashboards.dash_region, name="dash"),
     path("dash/region/", dashboards.dash_region, name="dash-region"),
     path("dash/world/", dashboards.dash_world, name="dash-world"),
+    path("dash/es/", dashboards.dash_es, name="dash-es"),
     path("dash/analysis/", dashboards.dash_analysis, name="dash-analysis"),
     path("dash/production/", dashboards.dash_production, name="dash-production"),
     path("status_summary/", dashboards.status_summary_page, name="status-summary"),

@@ -2,14 +2,24 @@
 
 Rows are generated inside PostgreSQL with ``INSERT ... SELECT generate_series``; column lists come from
 the Django models (``bench.dispatch.dataset._select_list``), so fields added later get their model defaults.
-Task 1 (``BIG_TASK``) holds 50,000 jobs; the other 950,000 are spread over the other 1,999 tasks.
+Task 1 (``BIG_TASK``, running) holds 50,000 jobs; the other 950,000 are spread over the other 1,999 tasks.
 Modification times spread over the last 7 days, so a 12 h window holds about 7 % of the jobs.
+
+Job attributes that must not depend on each other (state, queue, error) are drawn from a multiplicative
+hash of the PandaID, not from ``g % n`` of the same ``g``: with ``g % 200`` picking the queue and
+``g % 100`` the state, every job of a queue would have the same state. A job's user and label are its
+task's. Besides jobs and tasks the pages read: each task's input, output and log datasets (progress per
+dataset on the task page), its parameter map and status log, and one status-log row per job (its last
+state change: the task page's progress plot counts them). Failed jobs' ``JobError`` rows are written by
+the real backfill command (``bench/monitor/run.py``), not here.
 """
+
+import json
 
 from django.db import connection, transaction
 
-from apps.jedi.models import Task
-from apps.jobs.models import Job
+from apps.jedi.models import Task, TaskDataset, TaskParams, TaskStatusLog
+from apps.jobs.models import Job, JobStatusLog
 from apps.sites.models import PandaQueue, Site
 from bench.dispatch.dataset import _select_list, grid_create
 
@@ -23,14 +33,21 @@ CLOUDS = ("CERN", "DE", "FR", "UK", "US")
 USERS = tuple(f"user{i:02d}" for i in range(40))
 BATCH = 100_000
 WEEK = 7 * 86400
+# A job's hash: Knuth's multiplicative hash of g, uniform over 0 .. 2**32 - 1 and unrelated to g % n.
+HASH = "((g::bigint * 2654435761) % 4294967296)"
+TASK_STATES = ("running", "done", "finished", "failed", "broken", "ready")
 
-# (component column, diag column, codes): failed jobs get one of these, picked by PandaID.
+# (component column, diag column, codes): failed jobs get one of these, picked by the job's hash.
 ERRORS = (
     ("piloterrorcode", "piloterrordiag", (1099, 1150, 1201, 1305)),
     ("exeerrorcode", "exeerrordiag", (65, 68, 137)),
     ("ddmerrorcode", "ddmerrordiag", (200,)),
     ("taskbuffererrorcode", "taskbuffererrordiag", (300,)),
 )
+
+
+def _array(values) -> str:
+    return "ARRAY[" + ",".join(f"'{value}'" for value in values) + "]"
 
 
 def _queues() -> list[str]:
@@ -41,64 +58,133 @@ def _queues() -> list[str]:
     return ["BENCH_HOT", "BENCH_HB", *queues]
 
 
+def _insert(model, expressions: dict[str, str], source: str) -> None:
+    columns, select = _select_list(model, expressions)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {model._meta.db_table} ({columns}) SELECT {select} {source}")
+
+
+def _task_user(index: str) -> str:
+    """The owner of task number ``index`` (1 .. N_TASKS); its jobs carry the same name."""
+    return f"({_array(USERS)})[1 + ({index}) % {len(USERS)}]"
+
+
+def _task_label(index: str) -> str:
+    return f"CASE WHEN ({index}) % 4 = 0 THEN 'user' ELSE 'managed' END"
+
+
 def _tasks() -> None:
-    users = "ARRAY[" + ",".join(f"'{u}'" for u in USERS) + "]"
     expressions = {
         "jeditaskid": f"{TASK_BASE} + g",
         "taskname": "'mc23_13p6TeV.bench.simul.task_' || g",
-        "status": "(ARRAY['running','done','finished','failed','broken','ready'])[1 + g % 6]",
-        "username": f"({users})[1 + g % {len(USERS)}]",
-        "creationdate": f"now() - make_interval(secs => (g * 7919) % {WEEK})",
+        "status": f"CASE WHEN g = 1 THEN 'running' ELSE ({_array(TASK_STATES)})[1 + g % {len(TASK_STATES)}] END",
+        "username": _task_user("g"),
+        # Created before any of their jobs (which span the last 7 days).
+        "creationdate": f"now() - make_interval(secs => {WEEK} + 3600 + (g * 7919) % 86400)",
         "modificationtime": f"now() - make_interval(secs => (g * 104729) % {WEEK})",
-        "prodsourcelabel": "CASE WHEN g % 4 = 0 THEN 'user' ELSE 'managed' END",
+        "prodsourcelabel": _task_label("g"),
         "tasktype": "CASE WHEN g % 4 = 0 THEN 'anal' ELSE 'prod' END",
         "processingtype": "'simul'",
         "corecount": "1",
         "gshare": "'MC 16'",
         "reqid": "48000 + g / 20",
         "campaign": "'mc23:mc23e'",
-        "cloud": f"(ARRAY[{','.join(repr(c) for c in CLOUDS)}])[1 + g % {len(CLOUDS)}]",
+        "cloud": f"({_array(CLOUDS)})[1 + g % {len(CLOUDS)}]",
         "splitrule": "'NF=1'",
     }
-    columns, select = _select_list(Task, expressions)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {Task._meta.db_table} ({columns}) SELECT {select} FROM generate_series(1, {N_TASKS}) g"
-        )
+    _insert(Task, expressions, f"FROM generate_series(1, {N_TASKS}) g")
+
+
+def _task_jobs(index: str) -> str:
+    """How many jobs task number ``index`` has (the big one, then an even share of the rest)."""
+    others = N_JOBS - BIG_TASK_JOBS
+    return (
+        f"CASE WHEN ({index}) = 1 THEN {BIG_TASK_JOBS} "
+        f"ELSE {others} / {N_TASKS - 1} + CASE WHEN ({index}) - 2 < {others} % {N_TASKS - 1} THEN 1 ELSE 0 END END"
+    )
+
+
+def _task_satellites() -> None:
+    """Each task's parameter map, its datasets (input: one file per job) and a short status log."""
+    params = json.dumps(
+        {
+            "taskName": "TASKNAME",
+            "userName": "USERNAME",
+            "vo": "atlas",
+            "prodSourceLabel": "managed",
+            "taskType": "prod",
+            "processingType": "simul",
+            "transPath": "Sim_tf.py",
+            "nFilesPerJob": 1,
+            "jobParameters": [{"type": "constant", "value": "--maxEvents=1000 --randomSeed=${RNDMSEED}"}],
+            "log": {"type": "template", "param_type": "log", "dataset": "LOGDATASET"},
+        }
+    ).replace("'", "''")
+    text = (
+        f"replace(replace('{params}', 'TASKNAME', 'mc23_13p6TeV.bench.simul.task_' || g), 'USERNAME', "
+        f"{_task_user('g')})"
+    )
+    _insert(TaskParams, {"jeditaskid": f"{TASK_BASE} + g", "taskparams": text}, f"FROM generate_series(1, {N_TASKS}) g")
+    njobs = _task_jobs("g")
+    kinds = "(VALUES ('input', 'IN'), ('output', 'OUTPUT0'), ('log', 'LOG0')) AS kind(type, stream)"
+    expressions = {
+        "jeditaskid": f"{TASK_BASE} + g",
+        "datasetname": "'mc23_13p6TeV.bench.' || kind.type || '.task_' || g",
+        "type": "kind.type",
+        "streamname": "kind.stream",
+        "status": "'ready'",
+        "nfiles": njobs,
+        "nfilestobeused": njobs,
+        "nfilesused": f"({njobs}) * 9 / 10",
+        "nfilesfinished": f"CASE WHEN kind.type = 'input' THEN ({njobs}) * 6 / 10 ELSE 0 END",
+        "nfilesfailed": f"CASE WHEN kind.type = 'input' THEN ({njobs}) * 15 / 100 ELSE 0 END",
+        "nevents": f"({njobs}) * 1000",
+        "neventsused": f"({njobs}) * 900",
+    }
+    _insert(TaskDataset, expressions, f"FROM generate_series(1, {N_TASKS}) g CROSS JOIN {kinds}")
+    steps = "(VALUES (1, NULL, 'registered'), (2, 'registered', 'defined'), (3, 'defined', 'ready'), (4, 'ready', 'running')) AS step(n, old, new)"  # noqa: E501
+    expressions = {
+        "jeditaskid": f"{TASK_BASE} + g",
+        "modificationtime": f"now() - make_interval(secs => {WEEK} + 3600 - step.n * 60 + (g * 7919) % 86400)",
+        "oldstatus": "step.old",
+        "status": "step.new",
+    }
+    _insert(TaskStatusLog, expressions, f"FROM generate_series(1, {N_TASKS}) g CROSS JOIN {steps}")
 
 
 def _job_expressions(queues: list[str]) -> dict[str, str]:
-    queue_array = "ARRAY[" + ",".join(f"'{q}'" for q in queues) + "]"
-    users = "ARRAY[" + ",".join(f"'{u}'" for u in USERS) + "]"
-    others = f"{TASK_BASE} + 2 + (g - {BIG_TASK_JOBS}) % {N_TASKS - 1}"
-    task = f"CASE WHEN g <= {BIG_TASK_JOBS} THEN {BIG_TASK} ELSE {others} END"
-    # 60 % finished, 15 % failed, 10 % running, 10 % activated, 5 % others, independent of the queue.
+    # The task number: 1 (the big task) for the first BIG_TASK_JOBS PandaIDs, then 2 .. N_TASKS in turn.
+    index = f"CASE WHEN g <= {BIG_TASK_JOBS} THEN 1 ELSE 2 + (g - {BIG_TASK_JOBS}) % {N_TASKS - 1} END"
+    task = f"{TASK_BASE} + {index}"
+    draw = f"{HASH} % 100"  # the state, independent of the queue (g % 200) and of the task
+    # 60 % finished, 15 % failed, 10 % running, 10 % activated, 2 % holding, 3 % cancelled.
     status = (
-        "CASE WHEN (g * 7919) % 100 < 60 THEN 'finished' WHEN (g * 7919) % 100 < 75 THEN 'failed' "
-        "WHEN (g * 7919) % 100 < 85 THEN 'running' WHEN (g * 7919) % 100 < 95 THEN 'activated' "
-        "WHEN (g * 7919) % 100 < 97 THEN 'holding' ELSE 'cancelled' END"
+        f"CASE WHEN {draw} < 60 THEN 'finished' WHEN {draw} < 75 THEN 'failed' "
+        f"WHEN {draw} < 85 THEN 'running' WHEN {draw} < 95 THEN 'activated' "
+        f"WHEN {draw} < 97 THEN 'holding' ELSE 'cancelled' END"
     )
-    failed = "(g * 7919) % 100 BETWEEN 60 AND 74"
-    ended = "(g * 7919) % 100 < 75"
-    age = f"make_interval(secs => (g * 104729) % {WEEK})"
+    failed = f"{draw} BETWEEN 60 AND 74"
+    ended = f"({draw} < 75 OR {draw} >= 97)"
+    age_secs = f"(g::bigint * 104729) % {WEEK}"
+    age = f"make_interval(secs => {age_secs})"
     expressions = {
         "pandaid": "g",
         "jeditaskid": task,
         "taskid": task,
         "jobstatus": status,
-        "computingsite": f"({queue_array})[1 + g % {len(queues)}]",
-        "modificationtime": f"now() - make_interval(secs => (g * 104729) % {WEEK})",
-        "statechangetime": f"now() - make_interval(secs => (g * 104729) % {WEEK})",
-        "creationtime": f"now() - make_interval(secs => (g * 104729) % {WEEK} + 7200)",
-        "starttime": f"now() - make_interval(secs => (g * 104729) % {WEEK} + 3600)",
+        "computingsite": f"({_array(queues)})[1 + g % {len(queues)}]",
+        "modificationtime": f"now() - {age}",
+        "statechangetime": f"now() - {age}",
+        "creationtime": f"now() - make_interval(secs => {age_secs} + 7200)",
+        "starttime": f"now() - make_interval(secs => {age_secs} + 3600)",
         "endtime": f"CASE WHEN {ended} THEN now() - {age} END",
-        "produsername": f"({users})[1 + g % {len(USERS)}]",
-        "prodsourcelabel": "CASE WHEN g % 4 = 0 THEN 'user' ELSE 'managed' END",
+        "produsername": _task_user(index),
+        "prodsourcelabel": _task_label(index),
         "jobname": "'bench.job.' || g",
         "transformation": "'Sim_tf.py'",
         "processingtype": "'simul'",
-        "cloud": f"(ARRAY[{','.join(repr(c) for c in CLOUDS)}])[1 + g % {len(CLOUDS)}]",
-        "attemptnr": "1 + g % 3",
+        "cloud": f"({_array(CLOUDS)})[1 + g % {len(CLOUDS)}]",
+        "attemptnr": f"1 + ({HASH} / 100) % 3",
         "maxattempt": "5",
         "currentpriority": "800 + g % 200",
         "assignedpriority": "800 + g % 200",
@@ -111,13 +197,29 @@ def _job_expressions(queues: list[str]) -> dict[str, str]:
         "cpuconsumptiontime": "3000 + g % 3000",
         "vo": "'atlas'",
     }
-    for index, (code_col, diag_col, codes) in enumerate(ERRORS):
+    component = f"({HASH} / 1000) % {len(ERRORS)}"
+    for number, (code_col, diag_col, codes) in enumerate(ERRORS):
         codes_array = "ARRAY[" + ",".join(str(c) for c in codes) + "]"
-        mine = f"{failed} AND g % {len(ERRORS)} = {index}"
-        expressions[code_col] = f"CASE WHEN {mine} THEN ({codes_array})[1 + g % {len(codes)}] ELSE 0 END"
+        mine = f"{failed} AND {component} = {number}"
+        code = f"({codes_array})[1 + ({HASH} / 10000) % {len(codes)}]"
+        expressions[code_col] = f"CASE WHEN {mine} THEN {code} ELSE 0 END"
         expressions[diag_col] = f"CASE WHEN {mine} THEN 'bench failure ' || g % 7 ELSE '' END"
     fields = {field.column for field in Job._meta.concrete_fields}
     return {column: value for column, value in expressions.items() if column in fields}
+
+
+def _job_status_log() -> None:
+    """Each job's last state change, at its modification time (what the progress plot counts)."""
+    previous = "CASE jobstatus WHEN 'activated' THEN 'defined' WHEN 'running' THEN 'starting' ELSE 'running' END"
+    expressions = {
+        "pandaid": "pandaid",
+        "modificationtime": "modificationtime",
+        "oldstatus": previous,
+        "jobstatus": "jobstatus",
+        "computingsite": "computingsite",
+        "prodsourcelabel": "prodsourcelabel",
+    }
+    _insert(JobStatusLog, expressions, f"FROM {Job._meta.db_table}")
 
 
 def monitor_dataset_load(progress=print) -> None:
@@ -127,7 +229,8 @@ def monitor_dataset_load(progress=print) -> None:
     with transaction.atomic():
         queues = _queues()
         _tasks()
-    progress(f"grid: {len(queues)} queues, {N_TASKS} tasks")
+        _task_satellites()
+    progress(f"grid: {len(queues)} queues, {N_TASKS} tasks with parameters, datasets and status logs")
     columns, select = _select_list(Job, _job_expressions(queues))
     for start in range(1, N_JOBS + 1, BATCH):
         end = min(start + BATCH - 1, N_JOBS)
@@ -136,5 +239,8 @@ def monitor_dataset_load(progress=print) -> None:
                 f"INSERT INTO {Job._meta.db_table} ({columns}) SELECT {select} FROM generate_series({start}, {end}) g"
             )
         progress(f"jobs: {end:,}")
+    with transaction.atomic():
+        _job_status_log()
+    progress("job status log: one row per job")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")

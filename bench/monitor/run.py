@@ -33,7 +33,7 @@ from bench.monitor.dataset import BIG_TASK, monitor_dataset_load  # noqa: E402
 
 GOAL_MS = 300.0
 # Commands that build the derived tables, run when they exist (same as Celery beat would).
-DERIVED = ("backfill_job_errors", "aggregate_errors", "take_queue_snapshot")
+DERIVED = ("backfill_job_errors", "aggregate_errors_hourly", "take_queue_snapshot")
 
 
 def pages(queue: str) -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
 from apps.accounts.browser import BrowserLoginBackend, LoginRefused, browser_provider
+from apps.accounts.identity import identity_for_user
 from apps.accounts.models import AuthConfig, ExternalIdentity, User
 from apps.accounts.oidc.config import forget_auth_configs
 from apps.accounts.oidc.keys import forget_keys
@@ -72,6 +73,8 @@ def test_a_vo_member_logs_in_and_lands_back_on_the_page_they_came_from(live_prov
         "Alice Atlas",
     )
     assert link.user.fqans == ["/atlas"]
+    assert link.user.dn == "Alice Atlas/CN=nickname:alice"
+    assert identity_for_user(link.user).compact_name == "Alice Atlas"
     assert link.user.is_staff is False
     session = session_of(browser)
     assert session["_auth_user_backend"] == OIDC_BACKEND
@@ -151,6 +154,20 @@ def test_an_id_token_of_another_login_is_refused_by_its_nonce(provider, rf):
     with pytest.raises(LoginRefused, match="nonce mismatch"):
         backend.verify_token(token, nonce="ours")
     assert backend.verify_token(token, nonce="theirs")["sub"] == account.subject
+
+
+def test_a_banned_person_is_refused_at_login(provider, rf, settings):
+    settings.PANDA_BANNED_USERS = ["Bob Atlas"]
+    account = DevAccount.objects.get(username="bob")
+    claims = {"iss": "http://testserver/idp", "sub": account.subject, "name": "Bob Atlas", "groups": ["atlas"]}
+    backend = BrowserLoginBackend()
+    backend.request = rf.get("/oidc/callback/")
+    backend.provider = browser_provider()
+
+    with pytest.raises(LoginRefused, match="bob is banned from this server"):
+        backend.get_or_create_user("", "", {**claims, "preferred_username": "bob"})
+    settings.PANDA_BANNED_USERS = []
+    assert backend.get_or_create_user("", "", {**claims, "preferred_username": "bob"}).username == "bob"
 
 
 def test_people_are_matched_by_issuer_and_subject_never_by_email(live_provider):

@@ -1,6 +1,8 @@
 import pytest
+from django.apps import apps
 from django.test import Client
 
+from apps.accounts.oidc.keys import fetch_document
 from apps.devidp.documents import local_document
 from apps.devidp.keys import signing_key
 from tests.devidp.conftest import ISSUER
@@ -51,3 +53,14 @@ def test_nothing_is_resolved_in_process_when_the_provider_is_off(idp, settings):
     settings.PANDA_DEVIDP_ENABLED = False
 
     assert local_document(f"{ISSUER}/jwk") is None
+
+
+def test_at_start_the_app_lets_the_server_read_the_providers_documents_without_http(idp, settings):
+    settings.PANDA_DEVIDP_ISSUER = "http://127.0.0.1:8123/idp"  # nothing listens there
+
+    apps.get_app_config("devidp").ready()
+
+    assert fetch_document("http://127.0.0.1:8123/idp/jwk") == {"keys": [signing_key().jwk]}
+    assert fetch_document("http://127.0.0.1:8123/idp/.well-known/openid-configuration")["jwks_uri"] == (
+        "http://127.0.0.1:8123/idp/jwk"
+    )

@@ -7,34 +7,37 @@ compact name the server itself reports for that user (``system/whoami``).
 """
 
 import json
-from dataclasses import dataclass
-from functools import cached_property
 
 import pytest
-from django.test import Client
 
 from apps.jedi.models import Task, TaskCommand
 from apps.jobs.models import Job
 from apps.workers.models import HarvesterCommand, HarvesterInstance, Worker
 from apps.workers.services.commands import harvester_command_add
+from tests.dispatcher.iam_callers import (
+    ANONYMOUS,
+    CALLERS,
+    HARVESTER,
+    MANAGER,
+    PILOT,
+    SECOND_USER,
+    USER,
+    Caller,
+    Callers,
+    working_group_manager,
+)
 from tests.dispatcher.update_wire import accept_json, decode_json, legacy, post_json, post_urlencoded, v1
 from tests.factories import (
     JobFactory,
     PandaQueueFactory,
-    UserFactory,
-    auth_header,
     job_with_files,
     queue_document,
-    robot_auth_header,
 )
 from tests.jedi_factories import TaskFactory, ddm_dataset_with_files, input_contents, task_params
 from tests.jobs.wire_jobs import wire_job
 
 pytestmark = pytest.mark.django_db
 
-USER, SECOND_USER, MANAGER, PILOT, HARVESTER = "user", "second user", "production manager", "pilot robot", "harvester"
-ANONYMOUS = "anonymous"
-CALLERS = (USER, SECOND_USER, MANAGER, PILOT, HARVESTER, ANONYMOUS)
 PRODUCTION = {MANAGER, HARVESTER}
 AUTHENTICATED = set(CALLERS) - {ANONYMOUS}
 NO_ROLE = "no production/pilot role in VOMS FQANs or non pilot owner"
@@ -42,38 +45,6 @@ AUTH_REQUIRED = "ERROR : secure connection with an authenticated identity is req
 QUEUE = "QUEUE_A"
 HARVESTER_ID = "harvester-matrix"
 OTHER_OWNER = "Prod Owner"
-
-
-@dataclass(frozen=True)
-class Caller:
-    name: str
-    headers: dict
-
-    @cached_property
-    def compact_name(self) -> str | None:
-        """The name that owns the caller's jobs and tasks, as the server itself reports it."""
-        return decode_json(Client().get(v1("system/whoami"), **self.headers))["data"]["compact_name"]
-
-
-def _headers(name: str) -> dict:
-    if name == MANAGER:
-        return auth_header(UserFactory(), role="production")
-    if name == PILOT:
-        return robot_auth_header("panda-pilot", "pilot")
-    if name == HARVESTER:
-        return robot_auth_header("panda-harvester", "production")
-    if name == ANONYMOUS:
-        return {}
-    return auth_header(UserFactory())
-
-
-class Callers(dict):
-    """The six callers, each made (user, token) when a test first needs it."""
-
-    def __missing__(self, name: str) -> Caller:
-        assert name in CALLERS, name
-        self[name] = Caller(name, _headers(name))
-        return self[name]
 
 
 @pytest.fixture
@@ -441,6 +412,36 @@ def test_the_owner_has_at_most_three_debug_jobs_production_has_no_limit(callers,
 
     assert set_debug_mode(callers[MANAGER], job)["success"] is True
     assert Job.objects.get(pk=job.pk).specialhandling == "dm"
+
+
+def test_working_group_production_has_at_most_ten_debug_jobs_of_its_group(callers):
+    manager = working_group_manager("phys-higgs")
+    for _ in range(9):
+        JobFactory(jobstatus="running", produsername=OTHER_OWNER, workinggroup="phys-higgs", specialhandling="dm")
+    tenth, eleventh = (
+        JobFactory(jobstatus="running", produsername=OTHER_OWNER, workinggroup="phys-higgs") for _ in "ab"
+    )
+    elsewhere = JobFactory(jobstatus="running", produsername=OTHER_OWNER, workinggroup="phys-top")
+
+    assert set_debug_mode(manager, tenth)["success"] is True
+    refused = set_debug_mode(manager, eleventh)
+    assert refused["message"].startswith("You already hit the limit on the maximum number of debug subjobs (10 jobs).")
+    assert set_debug_mode(manager, elsewhere)["message"] == "Permission denied. Not the owner or production manager"
+    assert set_debug_mode(callers[MANAGER], eleventh)["success"] is True
+    specialhandling = dict(Job.objects.values_list("pandaid", "specialhandling"))
+    assert (specialhandling[tenth.pandaid], specialhandling[eleventh.pandaid]) == ("dm", "dm")
+    assert specialhandling[elsewhere.pandaid] is None
+
+
+def test_working_group_production_kills_the_managed_jobs_of_its_group_only():
+    manager = working_group_manager("phys-higgs")
+    ours = JobFactory(prodsourcelabel="managed", produsername=OTHER_OWNER, workinggroup="phys-higgs")
+    theirs = JobFactory(prodsourcelabel="managed", produsername=OTHER_OWNER, workinggroup="phys-top")
+    analysis = JobFactory(prodsourcelabel="user", produsername=OTHER_OWNER, workinggroup="phys-higgs")
+
+    assert_killed(ours, kill(manager, ours, 3), True)
+    assert_killed(theirs, kill(manager, theirs, 3), False)
+    assert_killed(analysis, kill(manager, analysis, 9), False)
 
 
 # --- Harvester ------------------------------------------------------------------------------------

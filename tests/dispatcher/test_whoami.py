@@ -7,6 +7,7 @@ import json
 import pytest
 from django.test import Client
 
+from tests.dispatcher.iam_callers import working_group_manager
 from tests.dispatcher.update_wire import decode_json, v1
 from tests.factories import JobFactory, UserFactory, auth_header, robot_auth_header
 from tests.jedi_factories import TaskFactory
@@ -93,6 +94,17 @@ def test_whoami_marks_robots_and_their_role(client_id, role, production, pilot):
 
     assert (data["robot"], data["role"], data["production"], data["pilot"]) == (True, role, production, pilot)
     assert f"/atlas/Role={role}" in data["fqans"]
+
+
+def test_whoami_shows_the_working_groups_a_caller_has_production_for():
+    manager = working_group_manager("phys-higgs")
+    job = JobFactory(jobstatus="running", produsername="Someone", workinggroup="phys-higgs")
+
+    data = whoami(manager.headers, action="set_debug_mode", pandaid=job.pandaid)["data"]
+
+    assert "/atlas/phys-higgs/Role=production" in data["fqans"]
+    assert (data["production"], data["production_working_groups"]) == (False, ["phys-higgs"])
+    assert data["reason"] == "production role of working group phys-higgs: 0 of at most 10 active debug jobs"
 
 
 def test_an_anonymous_caller_is_told_it_is_anonymous():

@@ -25,6 +25,7 @@ def devidp(live_server, settings, tmp_path):
     settings.PANDA_DEVIDP_ENABLED = True
     settings.PANDA_DEVIDP_ISSUER = issuer
     settings.PANDA_DEVIDP_KEY_FILE = tmp_path / "devidp" / "signing-key.pem"
+    settings.VAR_DIR = tmp_path / "var"  # where devidp_setup writes the robots' secrets
     forget_signing_key()
     devidp_setup()
     register_local_documents(issuer, local_document)

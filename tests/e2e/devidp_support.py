@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.cookiejar
 import json
 import re
@@ -61,3 +62,9 @@ class LiveProvider:
             f"{self.issuer}/token",
             {"grant_type": DEVICE_GRANT, "client_id": client_id, "device_code": started["device_code"]},
         )
+
+
+def token_claims(token: str) -> dict:
+    """The payload of a JWT, unverified (the server verifies; tests only read it)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

@@ -5,7 +5,6 @@ tasks on their user page (``/user/<compact name>/``), and logs out (issue 4,
 Runs with Debian's chromium (``apt-get install chromium``); skipped, saying so, only when it is absent.
 """
 
-import os
 from pathlib import Path
 
 import pytest
@@ -32,10 +31,8 @@ pytestmark = [
 
 
 @pytest.fixture
-def monitor(live_server, settings, tmp_path, transactional_db, monkeypatch):
+def monitor(live_server, settings, tmp_path, transactional_db):
     dev_provider_on(settings, tmp_path, live_server.url)
-    # Playwright's sync API keeps an event loop in this thread; the DB work here happens outside its calls.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return live_server
 
@@ -47,6 +44,7 @@ def test_a_person_logs_in_through_the_provider_sees_their_tasks_and_logs_out(mon
     TaskFactory(taskname="user.alice.browser.001/", username="Alice Atlas", userdn="Alice Atlas/CN=nickname:alice")
     TaskFactory(taskname="user.bob.browser.001/", username="Bob Atlas", userdn="Bob Atlas/CN=nickname:bob")
 
+    # Playwright's sync API runs an event loop in this thread: no database access inside this block.
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = chromium.new_page()
@@ -83,4 +81,4 @@ def test_a_person_logs_in_through_the_provider_sees_their_tasks_and_logs_out(mon
 
     alice = User.objects.get(username="alice")
     assert alice.external_identities.get().issuer == monitor.url + "/idp"
-    assert os.path.getsize(ARTIFACTS / "5-logged-out.png") > 0
+    assert (ARTIFACTS / "5-logged-out.png").stat().st_size > 0

@@ -263,3 +263,29 @@ def test_every_dashboard_count_links_to_exactly_its_jobs(client, grid, params):
     for href, count in cells:
         jobs = client.get(unescape(href) + "&json").json()["jobs"]
         assert len(jobs) == int(count), href
+
+
+def test_the_event_service_dashboard_counts_event_service_and_merge_jobs_live(client, grid):
+    JobFactory(computingsite="FZK_Q", jobstatus="running", eventservice=1)
+    JobFactory(computingsite="FZK_Q", jobstatus="finished", eventservice=2)
+    queue_snapshot_take()
+
+    data = dash(client, "/dash/es/")
+    page = client.get("/dash/es/").content.decode()
+
+    assert (data["source"], data["view"]) == ("live", "es")
+    assert data["regions"] == {
+        "DE": {
+            "states": {"running": 1, "finished": 1},
+            "sites": {
+                "FZK": {
+                    "states": {"running": 1, "finished": 1},
+                    "queues": {"FZK_Q": {"states": {"running": 1, "finished": 1}, "status": "online"}},
+                }
+            },
+        }
+    }
+    assert "always counted live" in page
+    cells = re.findall(r'<td><a href="(/jobs/\?[^"]+)">(\d+)</a></td>', page)
+    for href, count in cells:
+        assert len(client.get(unescape(href) + "&json").json()["jobs"]) == int(count), href

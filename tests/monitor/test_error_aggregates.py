@@ -1,8 +1,10 @@
 import datetime as dt
+import threading
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
 
 from apps.core.timeutil import utcnow
 from apps.jobs.models import Job, JobError
@@ -132,3 +134,33 @@ def test_the_backfill_command_refuses_bad_options(args):
 
     with pytest.raises(CommandError):
         call_command("backfill_job_errors", *args)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_runs_take_turns_and_leave_the_same_table():
+    now = utcnow()
+    for i in range(30):
+        fail(at=now - dt.timedelta(hours=i), site=f"SITE_{i % 3}", piloterrorcode=1000 + i % 4)
+    workers = 4
+    barrier = threading.Barrier(workers)
+    failures = []
+
+    def work():
+        try:
+            barrier.wait()
+            error_hourly_update()
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    assert sum(ErrorHourly.objects.values_list("count", flat=True)) == 30
+    assert ErrorHourly.objects.count() == 30

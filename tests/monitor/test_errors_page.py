@@ -6,10 +6,12 @@ import pytest
 
 from apps.core.timeutil import utcnow
 from apps.jobs.models import Job
+from apps.jobs.services.adder import adder_run
 from apps.jobs.services.job_errors import job_errors_record
 from apps.jobs.services.transitions import job_change_status
 from apps.monitor.services.error_hourly import error_hourly_update
-from tests.factories import JobFactory
+from tests.dispatcher.update_wire import as_pilot, legacy, post_json
+from tests.factories import JobFactory, job_with_files
 from tests.jedi_factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
@@ -254,3 +256,28 @@ def test_the_long_window_page_costs_a_fixed_number_of_queries(client, django_ass
         data = get_json(client, days="3")
 
     assert sum(row["count"] for row in data["errsByCount"]) == 20
+
+
+def test_a_failure_reported_by_a_pilot_over_http_shows_on_the_error_summary(client):
+    job = job_with_files(jobstatus="running", computingsite="SITE_X", produsername="carol")
+    update = {
+        "jobId": job.pandaid,
+        "state": "failed",
+        "attemptNr": job.attemptnr,
+        "xml": "{}",
+        "pilotErrorCode": 1305,
+        "pilotErrorDiag": "Failed to execute payload: exit 65",
+        "exeErrorCode": 65,
+        "transExitCode": 65,
+    }
+    assert post_json(legacy("updateJob"), update, as_pilot()).status_code == 200
+    adder_run()
+
+    data = get_json(client, computingsite="SITE_X")
+
+    assert {row["error"]: row["count"] for row in data["errsByCount"]} == {
+        "pilot:1305": 1,
+        "exe:65": 1,
+        "transform:65": 1,
+    }
+    assert data["errsByUser"][0]["name"] == "carol"

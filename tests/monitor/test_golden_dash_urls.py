@@ -40,6 +40,8 @@ GOLDEN = [
     ("/dash/region/?region=CERN&timestamp=1700000000", "view=region, region=CERN"),
     ("/dash/world/", "view=world"),
     ("/dash/world/?jobtype=prod&resourcetype=SCORE", "view=world, jobtype=production, resourcetype=SCORE"),
+    ("/dash/es/", "view=es"),
+    ("/dash/es/?region=DE&splitby=resourcetype", "view=es, splitby=resourcetype, region=DE"),
     ("/dash/analysis/", "view=region, jobtype=analysis"),
     ("/dash/production/", "view=region, jobtype=production"),
     ("/dash/production/?splitby=resourcetype", "view=region, jobtype=production, splitby=resourcetype"),

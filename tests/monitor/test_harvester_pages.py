@@ -170,3 +170,12 @@ def test_the_workers_page_takes_a_fixed_number_of_queries(client, django_assert_
 
     with django_assert_max_num_queries(1 + 1 + 7):  # exists, rows, one GROUP BY per facet
         client.get("/harvester/workers/")
+
+
+def test_an_empty_date_range_widens_too(client):
+    worker("CERN_A", 1, status="finished", age_hours=100)
+
+    data = client.get("/harvester/workers/", {"date_from": "2020-01-01", "date_to": "2020-01-02", "json": ""}).json()
+
+    assert [w["workerid"] for w in data["workers"]] == [1]
+    assert any("widened" in warning for warning in data["warnings"])

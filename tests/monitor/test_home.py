@@ -1,4 +1,6 @@
 import datetime as dt
+import re
+from html import unescape
 
 import pytest
 
@@ -170,3 +172,19 @@ def test_a_logged_in_user_reads_the_pages_when_anonymous_read_is_off(client, set
     client.force_login(UserFactory())
 
     assert client.get("/dash/region/", {"json": ""}).status_code == 200
+
+
+def test_every_link_of_the_front_page_opens(client):
+    TaskFactory(status="running")
+    JobFactory(computingsite="BAD_Q", jobstatus="failed")
+    JobFactory(computingsite="BAD_Q", jobstatus="running")
+    Worker.objects.create(harvesterid="h1", workerid=1, status="running")
+    page = client.get("/").content.decode()
+
+    links = {unescape(href) for href in re.findall(r'href="(/[^"]*)"', page)} - {"/static/monitor/monitor.css"}
+
+    assert "/site/BAD_Q/" in links
+    for href in sorted(links):
+        if href.startswith(("/login", "/logout", "/oidc", "/admin")) or href == "/site/BAD_Q/":
+            continue  # the account box, and a queue that only jobs name (its page is a 404 by design)
+        assert client.get(href).status_code == 200, href

@@ -53,7 +53,8 @@ def test_the_task_page_shows_parameters_datasets_job_summary_scouts_and_plots(cl
     response = client.get(f"/task/{running_task.jeditaskid}/")
     assert response.status_code == 200
     html = response.content.decode()
-    assert running_task.taskname in html
+    assert f"<strong>{running_task.taskname}</strong>" in html
+    assert 'owner <a href="/user/Jane%20Doe/">Jane Doe</a>' in html
     assert "mc23:mc23.EVNT.e1" in html and "40.0" in html  # 4 of 10 files done
     assert f"/jobs/?jeditaskid={running_task.jeditaskid}&amp;jobstatus=failed" in html
     assert 'data-testid="task-scouts"' in html

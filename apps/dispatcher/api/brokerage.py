@@ -12,6 +12,7 @@ when there is none), and ``recent``, the summaries of the newest five decisions.
 answers ``success:false``, ``message:"Task not found"``.
 """
 
+from apps.accounts.permissions import may_read_tasks
 from apps.brokerage.selectors.decisions import brokerage_explanation, latest_decisions
 from apps.core.timeutil import format_wire_time
 from apps.dispatcher.encoding import error_text, v1_fail, v1_ok
@@ -24,7 +25,7 @@ _INT64 = 2**63 - 1
 
 @v1_method("task", "get_brokerage_decisions", "GET", {"task_id": Param(int, required=True)})
 def get_brokerage_decisions(call, task_id):
-    if not call.identity.authenticated:
+    if not may_read_tasks(call.identity):
         return error_text(403, AUTH_REQUIRED)
     if not 0 < task_id <= _INT64:
         return v1_fail(TASK_NOT_FOUND)

@@ -16,6 +16,7 @@ no legacy task methods. Task submission (``task/submit``) lives in ``task_submit
 import datetime as dt
 
 from apps.accounts.identity import clean_user_id
+from apps.accounts.permissions import may_read_tasks
 from apps.brokerage.selectors.decisions import brokerage_explanation
 from apps.core.timeutil import WIRE_FORMAT
 from apps.dispatcher.encoding import error_text, v1_envelope, v1_fail, v1_ok
@@ -76,7 +77,7 @@ def _command(call, task_id: int, command: str, parameters: dict | None = None, *
 
 @v1_method("task", "get_status", "GET", _TASK_ID)
 def get_status(call, task_id):
-    if not call.identity.authenticated:
+    if not may_read_tasks(call.identity):
         return error_text(403, AUTH_REQUIRED)
     status = None if _unknown(task_id) else task_status(task_id=task_id)
     return v1_ok(status) if status is not None else v1_fail(TASK_NOT_FOUND)
@@ -89,7 +90,7 @@ def get_status(call, task_id):
     {**_TASK_ID, "include_parameters": Param(bool, default=False), "include_status": Param(bool, default=False)},
 )
 def get_details(call, task_id, include_parameters, include_status):
-    if not call.identity.authenticated:
+    if not may_read_tasks(call.identity):
         return error_text(403, AUTH_REQUIRED)
     try:
         details = None
@@ -109,7 +110,7 @@ def get_details(call, task_id, include_parameters, include_status):
 
 @v1_method("task", "get_job_ids", "GET", _TASK_ID)
 def get_job_ids(call, task_id):
-    if not call.identity.authenticated:
+    if not may_read_tasks(call.identity):
         return error_text(403, AUTH_REQUIRED)
     return v1_ok([] if _unknown(task_id) else task_job_ids(task_id=task_id))
 
@@ -136,7 +137,7 @@ def get_task_parameters(call, task_id):
     },
 )
 def get_tasks_modified_since(call, since, dn, full, min_task_id, prod_source_label):
-    if not call.identity.authenticated:
+    if not may_read_tasks(call.identity):
         return error_text(403, AUTH_REQUIRED)
     try:
         moment = dt.datetime.strptime(since.strip(), WIRE_FORMAT)
@@ -160,7 +161,7 @@ def get_tasks_modified_since(call, since, dn, full, min_task_id, prod_source_lab
     },
 )
 def get_datasets_and_files(call, task_id, dataset_types, dataset_only):
-    if not call.identity.authenticated:
+    if not may_read_tasks(call.identity):
         return error_text(403, AUTH_REQUIRED)
     # Repeated keys (what panda-client sends), a JSON list, or one comma-separated string.
     types = [part.strip() for item in dataset_types for part in str(item).split(",") if part.strip()]
@@ -174,7 +175,7 @@ def get_datasets_and_files(call, task_id, dataset_types, dataset_only):
 
 @v1_method("task", "get_job_descriptions", "GET", {**_TASK_ID, "unsuccessful_only": Param(bool, default=False)})
 def get_job_descriptions(call, task_id, unsuccessful_only):
-    if not call.identity.authenticated:
+    if not may_read_tasks(call.identity):
         return error_text(403, AUTH_REQUIRED)
     if _unknown(task_id):
         return v1_ok([])

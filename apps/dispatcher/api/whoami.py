@@ -69,6 +69,31 @@ def _parameters_taken(entry: Action) -> set[str]:
     return {param for param, fact in _GIVEN_FACTS.items() if fact in entry.facts}
 
 
+def _task_decision(identity: Identity, action: str, task_id: int | None) -> Decision:
+    task_id = _known(task_id, "jeditaskid")
+    facts = task_permission_facts(task_id=task_id)
+    if facts is None:
+        raise _BadQuestion(f"jeditaskid={task_id} not found")
+    return explain(identity, action, **facts)
+
+
+def _job_decision(identity: Identity, entry: Action, pandaid: int | None, code: int | None) -> Decision:
+    pandaid = _known(pandaid, "pandaid")
+    if entry.name == "set_debug_mode":
+        # The limit counts the caller's (or the working group's) active debug jobs: the service knows how.
+        decision = job_debug_mode_explain(identity=identity, pandaid=pandaid)
+    elif (facts := job_permission_facts(pandaid=pandaid)) is not None:
+        facts = {name: value for name, value in facts.items() if name in entry.facts}
+        if code is not None:
+            facts["code"] = code
+        decision = explain(identity, entry.name, **facts)
+    else:
+        decision = None
+    if decision is None:
+        raise _BadQuestion(f"pandaid={pandaid} not found")
+    return decision
+
+
 def _decide(identity: Identity, action: str, given: dict) -> Decision:
     entry = ACTIONS.get(action)
     if entry is None:
@@ -78,25 +103,9 @@ def _decide(identity: Identity, action: str, given: dict) -> Decision:
     if unexpected:
         raise _BadQuestion(f"Argument error: action {action} takes no {', '.join(unexpected)}")
     if entry.subject == "task":
-        task_id = _known(given["jeditaskid"], "jeditaskid")
-        facts = task_permission_facts(task_id=task_id)
-        if facts is None:
-            raise _BadQuestion(f"jeditaskid={task_id} not found")
-        return explain(identity, action, **facts)
+        return _task_decision(identity, action, given["jeditaskid"])
     if entry.subject == "job":
-        pandaid = _known(given["pandaid"], "pandaid")
-        if action == "set_debug_mode":
-            # The limit counts the caller's (or the working group's) active debug jobs: the service knows how.
-            decision = job_debug_mode_explain(identity=identity, pandaid=pandaid)
-        else:
-            facts = job_permission_facts(pandaid=pandaid)
-            facts = None if facts is None else {k: v for k, v in facts.items() if k in entry.facts}
-            if facts is not None and given["code"] is not None:
-                facts["code"] = given["code"]
-            decision = None if facts is None else explain(identity, action, **facts)
-        if decision is None:
-            raise _BadQuestion(f"pandaid={pandaid} not found")
-        return decision
+        return _job_decision(identity, entry, given["pandaid"], given["code"])
     facts = {_GIVEN_FACTS[name]: given[name] for name in takes if given[name] is not None}
     return explain(identity, action, **facts)
 

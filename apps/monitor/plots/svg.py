@@ -348,6 +348,8 @@ def _number(value: float) -> str:
     if isinstance(value, int) or float(value).is_integer():
         return f"{int(value):,}"
     magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:,.0f}"
     return f"{value:,.2f}" if magnitude >= 1 else f"{value:.3g}"
 
 

@@ -20,7 +20,9 @@ from apps.monitor.selectors.queue_counts import (
 )
 from apps.monitor.selectors.queue_places import NOT_SPECIFIED, QueuePlace, place_of, queue_places
 
-VIEWS = ("region", "world")
+VIEWS = ("region", "world", "es")
+# /dash/es/: event-service jobs (eventservice=1) and their merge jobs (2), counted live: the snapshot has no such split.
+ES_VALUES = (1, 2)
 SPLITS = ("jobtype", "resourcetype")
 PARAMS = ("jobtype", "resourcetype", "splitby", "region", "site", "json", "timestamp")
 # A snapshot older than this is not "the latest state" any more (the beat task has stopped).
@@ -160,6 +162,8 @@ def _live_rows(params: DashParams, queues: set[str] | None, now: dt.datetime | N
     jobs = counted_jobs(final_hours=settings.PANDA_MONITOR_DASH_HOURS, now=now).annotate(
         dash_jobtype=jobtype_expression()
     )
+    if params.view == "es":
+        jobs = jobs.filter(eventservice__in=ES_VALUES)
     if params.jobtype:
         jobs = jobs.filter(dash_jobtype=params.jobtype)
     if params.resourcetype:
@@ -179,7 +183,7 @@ def dashboard_counts(params: DashParams, *, now: dt.datetime | None = None) -> D
     """The counts of one dashboard, from the latest snapshot or, when there is none, live."""
     places = queue_places()
     queues = _queues_matching(places, params)
-    run = latest_snapshot_run(now=now)
+    run = latest_snapshot_run(now=now) if params.view != "es" else None
     world = params.view == "world"
     if run is not None:
         rows, split_field = _snapshot_rows(run, params, queues)

@@ -1,8 +1,11 @@
 """The error summary (monitor.md §1 Errors, §5): failed jobs' errors grouped in the database.
 
 Everything is counted from ``JobError`` (one row per non-zero error field of a failed job) with
-``values().annotate()``; windows longer than :data:`HOURLY_AFTER` whose filters the hourly aggregate
-can answer (queue, label, time) read ``ErrorHourly`` for the by-code, by-site and over-time counts.
+``values().annotate()``. For windows longer than :data:`HOURLY_AFTER` whose filters the hourly
+aggregate can answer (queue, label, time), the by-code, by-component, by-site and over-time counts
+read ``ErrorHourly`` for the whole hours its last run covered and ``JobError`` for the rest of the
+window (the partial first hour, the recent tail), so the counts stay exact; the two grouped answers
+are added up. Distinct failed jobs per site (``toterrjobs``) are then unknown (``None``).
 A selection is the job filter grammar's :class:`~apps.monitor.filters.parser.Selection`: filters on
 the columns ``JobError`` copies from the job apply to it directly, any other filter selects the jobs
 through a sub-query on the job table.
@@ -51,7 +54,7 @@ def _leaf_fields(q: Q) -> Iterator[str | None]:
 
 
 def filters_only_on(selection: Selection, fields: frozenset[str]) -> bool:
-    if selection.extra.get("conditions") or selection.extra.get("annotations"):
+    if selection.extra.get("conditions"):  # expressions on the job table (drop mode)
         return False
     return all(name in fields for name in _leaf_fields(selection.q))
 
@@ -85,7 +88,7 @@ def _window_q(selection: Selection) -> Q:
 
 def selected_jobs(selection: Selection) -> QuerySet:
     """The jobs of the selection (filters, window, drop mode), unordered."""
-    return selection.apply(Job.objects.all()).order_by()
+    return selection.filter(Job.objects.all()).order_by()
 
 
 def selected_errors(selection: Selection) -> QuerySet:

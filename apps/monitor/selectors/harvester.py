@@ -6,8 +6,8 @@ from django.db.models import Count, Exists, F, OuterRef, QuerySet
 
 from apps.core.timeutil import utcnow
 from apps.jobs.models import Job
-from apps.monitor.filters.parser import Selection
-from apps.monitor.filters.workers import WORKER_FACETS
+from apps.monitor.filters.parser import WINDOW_KEYS, Selection, parse_selection
+from apps.monitor.filters.workers import WORKER_FACETS, WORKER_FILTERS
 from apps.monitor.selectors.facets import facet_counts, filter_value
 from apps.workers.models import HarvesterInstance, HarvesterSlots, JobWorker, Worker
 
@@ -78,6 +78,32 @@ def last_submitted_worker(unwindowed: Selection) -> Worker | None:
 def workers_since(unwindowed: Selection, since: dt.datetime) -> QuerySet:
     """The workers of ``unwindowed`` updated since ``since``: the window widened back to a given worker."""
     return unwindowed.apply(Worker.objects.all()).filter(lastupdate__gte=since)
+
+
+def workers_widened(params) -> tuple[Selection, QuerySet, list[str]]:
+    """The workers a ``/harvester/workers/`` query string selects, with its warnings.
+
+    When the time window holds no matching worker, the window is widened back to the last update of
+    the last submitted matching worker, and a warning says so (monitor.md §1 Harvester).
+    """
+    selection = parse_selection(params, WORKER_FILTERS, view="workers")
+    workers = workers_matching(selection)
+    warnings = list(selection.warnings)
+    if selection.date_from is None or workers.exists():
+        return selection, workers, warnings
+    unwindowed_params = params.copy()
+    for key in (*WINDOW_KEYS, *(f"{name}range" for name in WORKER_FILTERS.datetime_keys())):
+        unwindowed_params.pop(key, None)
+    unwindowed_params["fulllist"] = "true"
+    unwindowed = parse_selection(unwindowed_params, WORKER_FILTERS, view="workers")
+    last = last_submitted_worker(unwindowed)
+    if last is None:
+        return selection, workers, warnings
+    warnings.append(
+        f"No worker in the selected window: widened to {last.lastupdate:%Y-%m-%d %H:%M:%S},"
+        f" the last update of the last submitted worker ({last.harvesterid}:{last.workerid})."
+    )
+    return selection, workers_since(unwindowed, last.lastupdate).order_by(*selection.ordering), warnings
 
 
 def worker_rows(workers: QuerySet, *, limit: int) -> list[dict]:

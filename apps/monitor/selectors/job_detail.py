@@ -154,4 +154,3 @@ def job_relationships(pandaid: int, *, jeditaskid: int | None = None) -> dict:
 
 def job_error_summary(job: Job) -> list[dict]:
     return job_errors(job)
-

@@ -7,6 +7,7 @@ rows whose value is ``a`` (``-a,-b`` drops both), ``nhours`` is how far back fin
 import datetime as dt
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db.models import Count, Q
 
 from apps.monitor.selectors.dashboards import DashParamError, jobtype_parse
@@ -18,7 +19,6 @@ QUEUE_KEYS = {"computingsite": "queue", "pandaqueue": "queue", "site": "site", "
 QUEUE_ATTR_KEYS = {"status": "status", "queuetype": "type"}
 JOB_KEYS = {"resourcetype": "resource_type", "jobtype": "summary_jobtype", "gshare": "gshare"}
 PARAMS = (*QUEUE_KEYS, *QUEUE_ATTR_KEYS, *JOB_KEYS, "nhours", "json", "timestamp")
-DEFAULT_NHOURS = 12
 MAX_NHOURS = 24 * 31
 
 
@@ -33,7 +33,7 @@ class Condition:
 
 @dataclass
 class StatusSummaryParams:
-    nhours: int = DEFAULT_NHOURS
+    nhours: int
     conditions: dict[str, Condition] = field(default_factory=dict)
 
     @property
@@ -58,7 +58,7 @@ def status_summary_params_parse(params) -> StatusSummaryParams:
     if unknown:
         allowed = [key for key in PARAMS if key not in ("json", "timestamp")]
         raise DashParamError(f"unknown parameter {', '.join(unknown)}; allowed: {', '.join(allowed)}")
-    parsed = StatusSummaryParams()
+    parsed = StatusSummaryParams(nhours=settings.PANDA_MONITOR_DASH_HOURS)
     if "nhours" in params:
         text = params.get("nhours", "").strip()
         if not text.isdigit() or not 1 <= int(text) <= MAX_NHOURS:

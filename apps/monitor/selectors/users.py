@@ -17,6 +17,7 @@ from apps.jobs.models import Job
 from apps.jobs.states import ACTIVE_GROUP, DEFINED_GROUP, JobStatus
 from apps.monitor.filters.parser import Selection
 from apps.monitor.selectors.errors import (
+    DAILY_BINS_AFTER,
     error_sources,
     errors_by_count,
     filters_only_on,
@@ -26,7 +27,6 @@ from apps.monitor.selectors.errors import (
 
 NOT_ENDED = sorted(str(state) for state in ACTIVE_GROUP | DEFINED_GROUP)
 ENDED = (JobStatus.FINISHED, JobStatus.FAILED)
-DAILY_BINS_AFTER = dt.timedelta(days=3)
 JOB_COLUMNS = ("pandaid", "jobstatus", "computingsite", "jeditaskid", "attemptnr", "modificationtime", "jobname")
 TASK_COLUMNS = ("jeditaskid", "taskname", "status", "prodsourcelabel", "creationdate", "modificationtime")
 
@@ -154,4 +154,3 @@ def narrowed_to_user(selection: Selection, name: str) -> Selection:
     selection.q &= Q(produsername=name)
     selection.echo = {"produsername": name, **selection.echo}
     return selection
-

@@ -7,7 +7,13 @@ from django.http import HttpResponse
 from django.shortcuts import render
 
 from apps.monitor.plots import svg
-from apps.monitor.selectors.dashboards import Dashboard, DashParamError, dash_params_parse, dashboard_counts
+from apps.monitor.selectors.dashboards import (
+    ES_VALUES,
+    Dashboard,
+    DashParamError,
+    dash_params_parse,
+    dashboard_counts,
+)
 from apps.monitor.selectors.queue_counts import JOBTYPE_LABEL_FILTERS, STATE_ORDER
 from apps.monitor.selectors.status_summary import status_summary, status_summary_params_parse
 from apps.monitor.views.common import json_response, respond, wants_json
@@ -15,6 +21,7 @@ from apps.monitor.views.identity import bad_request
 from apps.monitor.views.readable import readable
 
 PLOTTED_QUEUES = 25
+TITLES = {"region": "regions", "world": "world (by nucleus)", "es": "event service, by region"}
 
 
 def echo_text(echo: dict[str, str]) -> str:
@@ -40,13 +47,17 @@ def dashboard_table(dashboard: Dashboard) -> list[dict]:
         # The snapshot's jobtype is a split on prodsourcelabel; the same split keeps the drill-down exact.
         narrowing["prodsourcelabel"] = JOBTYPE_LABEL_FILTERS.get(split_jobtype, "")
         narrowing["hours"] = str(settings.PANDA_MONITOR_DASH_HOURS)
+        if dashboard.params.view == "es":
+            narrowing["eventservice"] = "|".join(str(value) for value in ES_VALUES)
         cells = [(counts.get(state, 0), jobs_link(**narrowing, jobstatus=state)) for state in dashboard.states]
         return {"kind": kind, "name": name, "href": href, "total": sum(counts.values()), "cells": cells, **extra}
 
     world = dashboard.params.view == "world"
+    page = "/dash/es/" if dashboard.params.view == "es" else "/dash/region/"
     for group_name, group in dashboard.groups.items():
         # A region narrows the dashboard; a nucleus has no dashboard parameter, so it opens its jobs.
-        href = jobs_link(nucleus=group_name) if world else "/dash/region/?" + urlencode({"region": group_name})
+        kept = {key: value for key, value in dashboard.params.echo.items() if key not in ("view", "region")}
+        href = jobs_link(nucleus=group_name) if world else page + "?" + urlencode(kept | {"region": group_name})
         table.append(row("group", group_name, group["states"], href, "nucleus" if world else "region", group_name))
         for site_name, site in group["sites"].items():
             table.append(row("site", site_name, site["states"], f"/site/{site_name}/", "site", site_name))
@@ -76,17 +87,20 @@ def _dashboard(request, *, view: str, jobtype: str = "") -> HttpResponse:
     if wants_json(request):
         return json_response(dashboard.as_json())
     warnings = []
-    if dashboard.source == "live":
+    if view == "es":
+        warnings.append("Event-service jobs (and their merge jobs) are always counted live.")
+    elif dashboard.source == "live":
         warnings.append("No recent queue snapshot (is the run_queue_snapshot beat task running?): counted live.")
     plotted = dashboard.queue_rows()[:PLOTTED_QUEUES]
     context = {
-        "title": "Queue dashboard: " + ("world (by nucleus)" if view == "world" else "regions"),
+        "title": "Queue dashboard: " + TITLES[view],
         "dashboard": dashboard,
         "table": dashboard_table(dashboard),
         "selection_echo": echo_text(params.echo),
         "warnings": warnings,
         "plot": svg.stacked_bars(plotted, title="Queue load (busiest queues)", ylabel="jobs"),
         "group_label": "Nucleus" if view == "world" else "Region",
+        "hours": settings.PANDA_MONITOR_DASH_HOURS,
     }
     return render(request, "monitor/dashboard.html", context)
 
@@ -99,6 +113,11 @@ def dash_region(request):
 @readable
 def dash_world(request):
     return _dashboard(request, view="world")
+
+
+@readable
+def dash_es(request):
+    return _dashboard(request, view="es")
 
 
 @readable

@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 
 from django.http import QueryDict
 
-from apps.jobs.error_codes import COMPONENT_BY_NAME
 from apps.monitor.filters.jobs import JOB_FILTERS, jobtype_names
 from apps.monitor.filters.parser import FilterError, Selection, parse_selection
 from apps.monitor.filters.values import ValueError400
@@ -22,7 +21,7 @@ DEFAULT_HOURS = 12
 ANALYSIS_HOURS = 6
 MAX_ROWS = 200
 # Parameters that shape this page only; the jobs list gets the filters and the window.
-PAGE_ONLY = frozenset({"json", "timestamp", "display_limit", "limit", "sortby", "fields", "outputs", "mode", "cursor"})
+PAGE_ONLY = frozenset({"json", "timestamp", "display_limit", "limit", "sortby", "fields", "outputs", "cursor"})
 
 
 def error_defaults(params: QueryDict) -> dict:
@@ -94,15 +93,7 @@ def errors_page(request):
         "errsOverTime": [{"time": moment, "count": count} for moment, count in summary.over_time],
         "warnings": warnings,
     }
-    by_count = [
-        {
-            **error,
-            "component": error["error"].split(":", 1)[0],
-            "title": COMPONENT_BY_NAME[error["error"].split(":", 1)[0]].code_field,
-            "href": jobs_link(carried, **code_filter(error)),
-        }
-        for error in summary.by_count
-    ]
+    by_count = [{**error, "href": jobs_link(carried, **code_filter(error))} for error in summary.by_count]
     context = {
         "title": "Error summary",
         "selection_echo": selection.echo_text,

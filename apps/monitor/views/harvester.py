@@ -3,7 +3,7 @@
 from django.http import Http404
 from django.shortcuts import render
 
-from apps.monitor.filters.parser import FilterError, parse_selection
+from apps.monitor.filters.parser import FilterError
 from apps.monitor.filters.workers import WORKER_FILTERS
 from apps.monitor.selectors import harvester as selectors
 from apps.monitor.views.common import json_response, respond, wants_json
@@ -11,8 +11,6 @@ from apps.monitor.views.facet_links import facet_links
 from apps.monitor.views.identity import bad_request
 from apps.monitor.views.readable import readable
 from apps.monitor.views.sites import hours_param
-
-WINDOW_KEYS = ("hours", "days", "date_from", "date_to", "earlierthan", "earlierthandays", "lastupdaterange")
 
 
 @readable
@@ -31,30 +29,11 @@ def instances_page(request):
     )
 
 
-def _unwindowed(params):
-    wide = params.copy()
-    for key in WINDOW_KEYS:
-        wide.pop(key, None)
-    wide["fulllist"] = "true"
-    return wide
-
-
 @readable
 def workers_page(request):
     """``/harvester/workers/``: the worker summary and list; an empty window widens to the last submitted worker."""
     try:
-        selection = parse_selection(request.GET, WORKER_FILTERS, view="workers")
-        workers = selectors.workers_matching(selection)
-        warnings = list(selection.warnings)
-        if selection.date_from is not None and not workers.exists():
-            unwindowed = parse_selection(_unwindowed(request.GET), WORKER_FILTERS, view="workers")
-            last = selectors.last_submitted_worker(unwindowed)
-            if last is not None:
-                workers = selectors.workers_since(unwindowed, last.lastupdate).order_by(*selection.ordering)
-                warnings.append(
-                    f"No worker in the selected window: widened to {last.lastupdate:%Y-%m-%d %H:%M:%S},"
-                    f" the last update of the last submitted worker ({last.harvesterid}:{last.workerid})."
-                )
+        selection, workers, warnings = selectors.workers_widened(request.GET)
     except FilterError as exc:
         return bad_request(request, str(exc))
     rows = selectors.worker_rows(workers, limit=selection.display_limit)

@@ -40,13 +40,14 @@ HELP_SECTIONS = [
         "view": "Errors",
         "url": "/errors/",
         "text": "Failed jobs grouped by component:code, site, user and task, with "
-        "descriptions and an error-over-time histogram; each row links to the failed jobs.",
+        "descriptions and an error-over-time histogram; each row links to the failed jobs. 12 h by default, "
+        "6 h for jobtype=analysis; /errorsscat/ is the task x site failure matrix. " + GRAMMAR,
     },
     {
         "view": "Queue dashboards",
         "url": "/dash/region/",
-        "text": "Jobs per state per queue, site and region "
-        "(/dash/world/: per nucleus), from the per-minute snapshot. Parameters: jobtype=analy|prod, resourcetype, "
+        "text": "Jobs per state per queue, site and region from the per-minute snapshot (/dash/world/: per "
+        "nucleus; /dash/es/: event-service jobs, counted live). Parameters: jobtype=analy|prod, resourcetype, "
         "splitby=jobtype|resourcetype, region, site.",
     },
     {
@@ -67,7 +68,12 @@ HELP_SECTIONS = [
         "text": "Jobs per worker node of a queue or site over hours=N; "
         "nodes failing most jobs while the rest of the queue does not are flagged as possible black holes.",
     },
-    {"view": "Users", "url": "/users/", "text": "Users with their tasks and jobs; /user/<name>/ shows one user."},
+    {
+        "view": "Users",
+        "url": "/users/",
+        "text": "Users active in the window (7 days by default, days=N) with their tasks and jobs; /user/<name>/ "
+        "shows one user's tasks, jobs and errors, /userProfile/<name>/ their progress over time.",
+    },
     {
         "view": "Harvester",
         "url": "/harvester/instances/",

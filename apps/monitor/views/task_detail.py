@@ -34,6 +34,7 @@ def _summary_context(task, job_summary: list[dict], datasets: list[dict]) -> dic
             "is_final": selectors.task_is_final(task),
         },
         "jobsummary": job_summary,
+        "njobs": sum(row["count"] for row in job_summary),
         "input_datasets": [row for row in datasets if row["is_input"]],
     }
 
@@ -95,8 +96,11 @@ def task_page(request, jeditaskid: int):
         "charts": charts,
         "plot_data": plot_data,
         "live_interval": LIVE_INTERVAL_SECONDS,
-        **_summary_context(task, job_summary, datasets),
     }
+    # The summary fragment's keys, except its short "task": the page has the whole task.
+    context.update(
+        {key: value for key, value in _summary_context(task, job_summary, datasets).items() if key != "task"}
+    )
     json_data = {
         "task": task_data,
         "taskparams": params,
