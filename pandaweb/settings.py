@@ -347,6 +347,11 @@ PANDA_MONITOR_OIDC_CLIENT_SECRET_FILE = Path(
 # Provider groups whose members are Django staff (the admin), and superusers: e.g. atlas/admin.
 PANDA_ADMIN_GROUPS = env_list("PANDA_ADMIN_GROUPS")
 PANDA_SUPERUSER_GROUPS = env_list("PANDA_SUPERUSER_GROUPS")
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (docs/deployment.md's nginx does): trust it,
+# so absolute URLs (the OIDC redirect URI) say https. Only when every request comes through that proxy.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("PANDA_TRUST_X_FORWARDED_PROTO", False) else None
+)
 # Username/password login (the admin's form): off unless DEBUG, or explicitly allowed.
 PANDA_PASSWORD_LOGIN = env_bool("PANDA_PASSWORD_LOGIN", DEBUG)
 # The password backend comes first so that a session it creates (force_login in tests, createsuperuser's

@@ -299,8 +299,10 @@ class Job(models.Model):
                 name="jobs_dispatch_share_idx",
             ),
             models.Index(fields=["jobstatus", "modificationtime"], name="jobs_status_mod_idx"),
-            models.Index(fields=["jeditaskid", "jobstatus"], name="jobs_task_status_idx"),
-            models.Index(fields=["computingsite", "jobstatus"], name="jobs_site_status_idx"),
+            # A task's jobs by state, newest PandaID first (the task page's samples, monitor.md §5).
+            models.Index(fields=["jeditaskid", "jobstatus", "pandaid"], name="jobs_task_status_idx"),
+            # A queue's jobs by state in a time window (the jobs list, the error summary, monitor.md §8).
+            models.Index(fields=["computingsite", "jobstatus", "modificationtime"], name="jobs_site_status_idx"),
             models.Index(fields=["produsername", "jobstatus"], name="jobs_user_status_idx"),
             # The monitor (monitor.md §8): a user's recent jobs, and keyset pages on (modificationtime,
             # pandaid), which also serve every plain time window.

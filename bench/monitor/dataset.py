@@ -2,15 +2,17 @@
 
 Rows are generated inside PostgreSQL with ``INSERT ... SELECT generate_series``; column lists come from
 the Django models (``bench.dispatch.dataset._select_list``), so fields added later get their model defaults.
-Task 1 (``BIG_TASK``, running) holds 50,000 jobs; the other 950,000 are spread over the other 1,999 tasks.
-Modification times spread over the last 7 days, so a 12 h window holds about 7 % of the jobs.
+Task 1 (``BIG_TASK``, running) holds 50,000 jobs (every 20th PandaID), spread over the whole week; each of
+the other 1,999 tasks holds a run of about 475 consecutive PandaIDs. As in a real job table, PandaIDs grow
+with time: modification times fall from 7 days ago (PandaID 1) to now (PandaID 1,000,000), with up to an
+hour of jitter, so a 12 h window holds about 7 % of the jobs and the rows of a window are stored together.
 
 Job attributes that must not depend on each other (state, queue, error) are drawn from a multiplicative
 hash of the PandaID, not from ``g % n`` of the same ``g``: with ``g % 200`` picking the queue and
 ``g % 100`` the state, every job of a queue would have the same state. A job's user and label are its
 task's. Besides jobs and tasks the pages read: each task's input, output and log datasets (progress per
-dataset on the task page), its parameter map and status log, and one status-log row per job (its last
-state change: the task page's progress plot counts them). Failed jobs' ``JobError`` rows are written by
+dataset on the task page, counted from the jobs), its parameter map and status log, and one status-log row
+per job (its last state change, shown on the job page). Failed jobs' ``JobError`` rows are written by
 the real backfill command (``bench/monitor/run.py``), not here.
 """
 
@@ -95,13 +97,28 @@ def _tasks() -> None:
     _insert(Task, expressions, f"FROM generate_series(1, {N_TASKS}) g")
 
 
-def _task_jobs(index: str) -> str:
-    """How many jobs task number ``index`` has (the big one, then an even share of the rest)."""
-    others = N_JOBS - BIG_TASK_JOBS
-    return (
-        f"CASE WHEN ({index}) = 1 THEN {BIG_TASK_JOBS} "
-        f"ELSE {others} / {N_TASKS - 1} + CASE WHEN ({index}) - 2 < {others} % {N_TASKS - 1} THEN 1 ELSE 0 END END"
+def _task_datasets() -> None:
+    """Each task's input (one file per job), output and log datasets, with file counts from its jobs."""
+    kinds = "(VALUES ('input', 'IN'), ('output', 'OUTPUT0'), ('log', 'LOG0')) AS kind(type, stream)"
+    counts = (
+        f"(SELECT jeditaskid, count(*) AS n, count(*) FILTER (WHERE jobstatus = 'finished') AS done, "
+        f"count(*) FILTER (WHERE jobstatus = 'failed') AS failed FROM {Job._meta.db_table} GROUP BY jeditaskid) t"
     )
+    expressions = {
+        "jeditaskid": "t.jeditaskid",
+        "datasetname": "'mc23_13p6TeV.bench.' || kind.type || '.task_' || (t.jeditaskid - " + str(TASK_BASE) + ")",
+        "type": "kind.type",
+        "streamname": "kind.stream",
+        "status": "'ready'",
+        "nfiles": "t.n",
+        "nfilestobeused": "t.n",
+        "nfilesused": "t.done + t.failed",
+        "nfilesfinished": "CASE WHEN kind.type = 'input' THEN t.done ELSE 0 END",
+        "nfilesfailed": "CASE WHEN kind.type = 'input' THEN t.failed ELSE 0 END",
+        "nevents": "t.n * 1000",
+        "neventsused": "(t.done + t.failed) * 1000",
+    }
+    _insert(TaskDataset, expressions, f"FROM {counts} CROSS JOIN {kinds}")
 
 
 def _task_satellites() -> None:
@@ -125,23 +142,6 @@ def _task_satellites() -> None:
         f"{_task_user('g')})"
     )
     _insert(TaskParams, {"jeditaskid": f"{TASK_BASE} + g", "taskparams": text}, f"FROM generate_series(1, {N_TASKS}) g")
-    njobs = _task_jobs("g")
-    kinds = "(VALUES ('input', 'IN'), ('output', 'OUTPUT0'), ('log', 'LOG0')) AS kind(type, stream)"
-    expressions = {
-        "jeditaskid": f"{TASK_BASE} + g",
-        "datasetname": "'mc23_13p6TeV.bench.' || kind.type || '.task_' || g",
-        "type": "kind.type",
-        "streamname": "kind.stream",
-        "status": "'ready'",
-        "nfiles": njobs,
-        "nfilestobeused": njobs,
-        "nfilesused": f"({njobs}) * 9 / 10",
-        "nfilesfinished": f"CASE WHEN kind.type = 'input' THEN ({njobs}) * 6 / 10 ELSE 0 END",
-        "nfilesfailed": f"CASE WHEN kind.type = 'input' THEN ({njobs}) * 15 / 100 ELSE 0 END",
-        "nevents": f"({njobs}) * 1000",
-        "neventsused": f"({njobs}) * 900",
-    }
-    _insert(TaskDataset, expressions, f"FROM generate_series(1, {N_TASKS}) g CROSS JOIN {kinds}")
     steps = "(VALUES (1, NULL, 'registered'), (2, 'registered', 'defined'), (3, 'defined', 'ready'), (4, 'ready', 'running')) AS step(n, old, new)"  # noqa: E501
     expressions = {
         "jeditaskid": f"{TASK_BASE} + g",
@@ -153,8 +153,9 @@ def _task_satellites() -> None:
 
 
 def _job_expressions(queues: list[str]) -> dict[str, str]:
-    # The task number: 1 (the big task) for the first BIG_TASK_JOBS PandaIDs, then 2 .. N_TASKS in turn.
-    index = f"CASE WHEN g <= {BIG_TASK_JOBS} THEN 1 ELSE 2 + (g - {BIG_TASK_JOBS}) % {N_TASKS - 1} END"
+    # The task number: 1 (the big task) for every 20th PandaID, else 2 .. N_TASKS by runs of consecutive PandaIDs.
+    every = N_JOBS // BIG_TASK_JOBS
+    index = f"CASE WHEN g % {every} = 0 THEN 1 ELSE 2 + ((g - 1)::bigint * {N_TASKS - 1}) / {N_JOBS} END"
     task = f"{TASK_BASE} + {index}"
     draw = f"{HASH} % 100"  # the state, independent of the queue (g % 200) and of the task
     # 60 % finished, 15 % failed, 10 % running, 10 % activated, 2 % holding, 3 % cancelled.
@@ -165,7 +166,7 @@ def _job_expressions(queues: list[str]) -> dict[str, str]:
     )
     failed = f"{draw} BETWEEN 60 AND 74"
     ended = f"({draw} < 75 OR {draw} >= 97)"
-    age_secs = f"(g::bigint * 104729) % {WEEK}"
+    age_secs = f"(({N_JOBS} - g)::bigint * {WEEK} / {N_JOBS} + {HASH} % 3600)"
     age = f"make_interval(secs => {age_secs})"
     expressions = {
         "pandaid": "g",
@@ -240,7 +241,8 @@ def monitor_dataset_load(progress=print) -> None:
             )
         progress(f"jobs: {end:,}")
     with transaction.atomic():
+        _task_datasets()
         _job_status_log()
-    progress("job status log: one row per job")
+    progress("task datasets from the jobs; job status log: one row per job")
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute("VACUUM ANALYZE")  # what autovacuum does to a loaded table (visibility map, statistics)

@@ -220,6 +220,14 @@ def test_log_in_sends_the_browser_to_the_provider_with_state_nonce_and_pkce(prov
     assert browser.session["oidc_login_next"] == "/tasks/"
 
 
+def test_behind_a_tls_proxy_the_redirect_uri_says_https(provider, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+    answer = Client().get("/login/", HTTP_X_FORWARDED_PROTO="https", SERVER_PORT="443")
+
+    assert query_of(answer["Location"])["redirect_uri"] == "https://testserver/oidc/callback/"
+
+
 def test_the_wlcg_profile_asks_for_the_wlcg_groups_scope(provider):
     AuthConfig.objects.filter(name="atlas").update(jwt_profile="wlcg")
     forget_auth_configs()

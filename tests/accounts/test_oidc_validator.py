@@ -127,7 +127,8 @@ def test_a_bad_token_is_refused_with_its_reason(make_token, origin, expected):
 
 
 def test_a_valid_id_token_becomes_the_identity_of_its_user():
-    identity = identity_for_bearer(ISSUER.sign(user_claims()), "atlas.production")
+    claims = user_claims()
+    identity = identity_for_bearer(ISSUER.sign(claims), "atlas.production")
 
     user = User.objects.get(pk=identity.user_id)
     assert (identity.method, identity.authenticated, identity.is_robot) == ("oidc", True, False)
@@ -135,7 +136,7 @@ def test_a_valid_id_token_becomes_the_identity_of_its_user():
     assert (identity.vo, identity.role, identity.fqans) == ("atlas", "production", ("/atlas/Role=production",))
     assert identity.is_production and identity.groups == ("atlas", "atlas/production")
     assert (identity.issuer, identity.subject) == ("https://idp.test.invalid", "sub-jdoe")
-    assert identity.expires == user_claims()["exp"] and dict(identity.claims)["email"] == "jane@example.org"
+    assert identity.expires == claims["exp"] and dict(identity.claims)["email"] == "jane@example.org"
     assert (user.username, user.first_name, user.last_name, user.email) == ("jdoe", "jane", "DOE", "jane@example.org")
     assert ExternalIdentity.objects.get(user=user).subject == "sub-jdoe"
 

@@ -102,6 +102,8 @@ def test_the_status_log_lists_state_changes_in_order_with_time_in_state(client):
     assert [row["jobstatus"] for row in rows] == ["defined", "activated"]
     assert rows[-1]["duration"] is None
     assert client.get(f"/jobstatuslog/{job.pandaid}/").status_code == 200
+    html = client.get(f"/job/{job.pandaid}/").content.decode()
+    assert "Time spent in each state" in html and "<title>defined: 5</title>" in html
     assert client.get("/jobstatuslog/987654321/").status_code == 404
 
 

@@ -11,7 +11,6 @@ from apps.core.timeutil import utcnow
 from apps.jedi.models import DatasetType, TaskStatusLog
 from apps.jedi.services.throttle import forget_throttle_counts
 from apps.jedi.states import TaskStatus
-from apps.jobs.models import JobStatusLog
 from apps.jobs.states import JobStatus
 from apps.monitor.selectors.task_detail import task_params_humanized
 from apps.monitor.selectors.task_plots import task_consumption, task_progress
@@ -150,16 +149,17 @@ def test_the_task_page_shows_brokerage_decisions(client, running_task):
     assert "1 of 2 queues kept" in html and "QUEUE_B (maxrss: 2000 &lt; 4000)" in html
 
 
-def test_progress_counts_finished_and_failed_jobs_cumulatively(running_task):
+def test_progress_counts_finished_and_failed_jobs_cumulatively():
     t0 = utcnow().replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=3)
-    jobs = [JobFactory(jeditaskid=running_task.jeditaskid, jobstatus=JobStatus.FINISHED) for _ in range(3)]
-    for offset, job in zip((0, 1, 1), jobs, strict=True):
-        JobStatusLog.objects.create(
-            pandaid=job.pandaid, jobstatus="finished", modificationtime=t0 + dt.timedelta(hours=offset, minutes=5)
-        )
-    progress = task_progress(running_task)
-    assert [count for _, count in progress["finished"]] == [1, 3]
-    assert "failed" not in progress
+    task = TaskFactory(status=TaskStatus.RUNNING, creationdate=t0 - dt.timedelta(hours=1))
+    for offset, state in ((0, "finished"), (1, "finished"), (1, "finished"), (2, "failed")):
+        JobFactory(jeditaskid=task.jeditaskid, jobstatus=state, endtime=t0 + dt.timedelta(hours=offset, minutes=5))
+    # A job that failed before it started has no endtime: its last modification counts.
+    JobFactory(jeditaskid=task.jeditaskid, jobstatus="failed", modificationtime=t0 + dt.timedelta(hours=2))
+    JobFactory(jeditaskid=task.jeditaskid, jobstatus="running", endtime=None)
+    progress = task_progress(task)
+    assert progress["finished"] == [(t0, 1), (t0 + dt.timedelta(hours=1), 3)]
+    assert progress["failed"] == [(t0 + dt.timedelta(hours=2), 2)]
 
 
 def test_consumption_values_are_minutes_megabytes_and_percent(running_task):

@@ -3,6 +3,7 @@
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from apps.monitor.plots import svg
 from apps.monitor.selectors import job_detail as selectors
 from apps.monitor.selectors.why_not_running import why_job_not_running
 from apps.monitor.views.common import respond, wants_json
@@ -33,6 +34,12 @@ def job_page(request, pandaid: int, batchid: str | None = None):
     status_log = selectors.job_status_log(pandaid)
     relationships = selectors.job_relationships(pandaid, jeditaskid=job.jeditaskid)
     why = why_job_not_running(job)
+    timeline = svg.bars(
+        [(row["jobstatus"], round(row["duration"] / 60, 1)) for row in status_log if row["duration"] is not None],
+        title="Time spent in each state",
+        xlabel="state (in order)",
+        ylabel="minutes",
+    )
     context = {
         "title": f"Job {pandaid}",
         "job": job_data,
@@ -45,6 +52,7 @@ def job_page(request, pandaid: int, batchid: str | None = None):
         "relationships": relationships,
         "log_links": _log_links(pandaid),
         "why": why,
+        "timeline_chart": timeline,
     }
     json_data = {
         "job": job_data,
