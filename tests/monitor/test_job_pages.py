@@ -2,6 +2,7 @@
 
 import datetime as dt
 import io
+import re
 import tarfile
 
 import pytest
@@ -233,3 +234,13 @@ def test_anonymous_callers_are_refused_when_anonymous_read_is_off(client, settin
     job = JobFactory()
     for url in (f"/job/{job.pandaid}/", f"/jobstatuslog/{job.pandaid}/", f"/filebrowser/?pandaid={job.pandaid}"):
         assert client.get(url).status_code == 403, url
+
+
+def test_each_error_links_to_the_failed_jobs_with_that_code(client):
+    job = failed_job(transexitcode="8")
+    html = client.get(f"/job/{job.pandaid}/").content.decode()
+    links = re.findall(r'href="(/jobs/\?jobstatus=failed&amp;[^"]+)"', html)
+    assert len(links) == 3
+    for link in links:
+        data = client.get(link.replace("&amp;", "&") + "&json").json()
+        assert [row["pandaid"] for row in data["jobs"]] == [job.pandaid], link

@@ -70,7 +70,7 @@ def task_consumption(task_id: int) -> dict:
     rows = (
         finished.filter(starttime__isnull=False, endtime__isnull=False)
         .annotate(duration=duration)
-        .order_by("-pandaid")
+        .order_by()  # any MAX_HISTOGRAM_JOBS of them: no sort of the whole task
         .values_list("duration", "maxpss", "maxrss", "cpuconsumptiontime", "corecount")[:MAX_HISTOGRAM_JOBS]
     )
     durations, memory, efficiency = [], [], []
