@@ -26,6 +26,9 @@ class Harvester:
     hostname: str = field(default_factory=socket.gethostname)
     server_worker_id: int | None = None  # the server's largest worker ID, once known
     report_stats_now: bool = False
+    # The client-credentials token is renewed once at every start: a token left by an earlier run may be
+    # of another issuer (the quick start on another port) or signed with a retired key.
+    token_renewed_since_start: bool = False
 
     @classmethod
     def from_config(cls, config: Config) -> Harvester:

@@ -10,10 +10,10 @@ hour of jitter, so a 12 h window holds about 7 % of the jobs and the rows of a w
 Job attributes that must not depend on each other (state, queue, error) are drawn from a multiplicative
 hash of the PandaID, not from ``g % n`` of the same ``g``: with ``g % 200`` picking the queue and
 ``g % 100`` the state, every job of a queue would have the same state. A job's user and label are its
-task's. Besides jobs and tasks the pages read: each task's input, output and log datasets (progress per
-dataset on the task page, counted from the jobs), its parameter map and status log, and one status-log row
-per job (its last state change, shown on the job page). Failed jobs' ``JobError`` rows are written by
-the real backfill command (``bench/monitor/run.py``), not here.
+task's. Besides jobs and tasks the measured pages read each task's input, output and log datasets (progress
+per dataset on the task page, counted from the jobs), its parameter map and status log, and the big task's
+ten scout jobs; none reads the job status log, which is left empty. Failed jobs' ``JobError`` rows are
+written by the real backfill command (``bench/monitor/run.py``), not here.
 """
 
 import json
@@ -21,7 +21,7 @@ import json
 from django.db import connection, transaction
 
 from apps.jedi.models import Task, TaskDataset, TaskParams, TaskStatusLog
-from apps.jobs.models import Job, JobStatusLog
+from apps.jobs.models import Job
 from apps.sites.models import PandaQueue, Site
 from bench.dispatch.dataset import _select_list, grid_create
 
@@ -197,6 +197,7 @@ def _job_expressions(queues: list[str]) -> dict[str, str]:
         "maxpss": "1000000 + (g * 31) % 2000000",
         "cpuconsumptiontime": "3000 + g % 3000",
         "vo": "'atlas'",
+        "specialhandling": f"CASE WHEN g % {every} = 0 AND g <= 10 * {every} THEN 'sj' ELSE '' END",  # the scouts
     }
     component = f"({HASH} / 1000) % {len(ERRORS)}"
     for number, (code_col, diag_col, codes) in enumerate(ERRORS):
@@ -207,20 +208,6 @@ def _job_expressions(queues: list[str]) -> dict[str, str]:
         expressions[diag_col] = f"CASE WHEN {mine} THEN 'bench failure ' || g % 7 ELSE '' END"
     fields = {field.column for field in Job._meta.concrete_fields}
     return {column: value for column, value in expressions.items() if column in fields}
-
-
-def _job_status_log() -> None:
-    """Each job's last state change, at its modification time (what the progress plot counts)."""
-    previous = "CASE jobstatus WHEN 'activated' THEN 'defined' WHEN 'running' THEN 'starting' ELSE 'running' END"
-    expressions = {
-        "pandaid": "pandaid",
-        "modificationtime": "modificationtime",
-        "oldstatus": previous,
-        "jobstatus": "jobstatus",
-        "computingsite": "computingsite",
-        "prodsourcelabel": "prodsourcelabel",
-    }
-    _insert(JobStatusLog, expressions, f"FROM {Job._meta.db_table}")
 
 
 def monitor_dataset_load(progress=print) -> None:
@@ -242,7 +229,6 @@ def monitor_dataset_load(progress=print) -> None:
         progress(f"jobs: {end:,}")
     with transaction.atomic():
         _task_datasets()
-        _job_status_log()
-    progress("task datasets from the jobs; job status log: one row per job")
+    progress("task datasets, file counts from the jobs")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")  # what autovacuum does to a loaded table (visibility map, statistics)

@@ -49,6 +49,15 @@ def pages(queue: str) -> list[tuple[str, str]]:
     ]
 
 
+# Measured for information (not part of the goal): the pages the menu opens without a filter.
+def info_pages() -> list[tuple[str, str]]:
+    return [
+        ("front page", "/"),
+        ("tasks list, 7 days", "/tasks/"),
+        ("jobs list, no filter, 12 h", "/jobs/"),
+    ]
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
@@ -68,6 +77,7 @@ def measure(client: Client, url: str, repeat: int) -> tuple[float, float, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--info", action="store_true", help="also measure the unfiltered menu pages (no goal)")
     args = parser.parse_args()
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         print("set DATABASE_URL=postgres://... (the benchmark runs on PostgreSQL)", file=sys.stderr)
@@ -100,6 +110,12 @@ def main() -> int:
         verdict = "ok" if ok else "OVER GOAL" if status == 200 else "ERROR"
         print(f"{label:42} {median:10.1f} {p95:8.1f}  {status} {verdict}")
         print(f"    {url}")
+    if args.info:
+        print("for information (no goal):")
+        for label, url in info_pages():
+            median, p95, status = measure(client, url, args.repeat)
+            print(f"{label:42} {median:10.1f} {p95:8.1f}  {status}")
+            print(f"    {url}")
     return 1 if failures else 0
 
 

@@ -4,8 +4,8 @@ Every server call (and every pilot's) reads the token file again, so renewing a 
 rewriting that file. Two ways:
 
 - ``token_endpoint`` + ``client_id`` + ``client_secret_file``: Harvester obtains its robot token
-  itself by the OAuth client-credentials grant (harvester/oauth.py) and renews it when a quarter of its
-  lifetime is left;
+  itself by the OAuth client-credentials grant (harvester/oauth.py) at start and renews it when a
+  quarter of its lifetime is left;
 - ``token_refresh_command`` (for example an OIDC agent's ``oidc-token`` writing the file, or a site's
   own script): run every ``token_refresh_seconds``.
 
@@ -44,13 +44,14 @@ def client_credentials_of(h: Harvester) -> ClientCredentials:
 
 def _client_credentials_run(h: Harvester) -> bool:
     source = client_credentials_of(h)
-    if not source.due():
+    if h.token_renewed_since_start and not source.due():
         return False
     try:
         lifetime = source.refresh()
     except (TokenFetchError, OSError) as exc:
         log.warning("token request failed: %s", exc)
         return False
+    h.token_renewed_since_start = True
     h.store.state_set(REFRESHED_KEY, utcnow().strftime(TIME_FORMAT))
     log.info("token obtained from %s for %s (valid %d s)", source.token_endpoint, source.client_id, lifetime)
     return True

@@ -224,6 +224,31 @@ def test_the_credential_manager_obtains_and_renews_harvesters_token(endpoint, tm
         h.close()
 
 
+def test_a_token_left_by_an_earlier_run_is_replaced_at_start(endpoint, tmp_path):
+    (tmp_path / "robot.secret").write_text(SECRET)
+    (tmp_path / "run").mkdir()
+    # Still valid for long, but maybe of another issuer or key: a new Harvester process asks again.
+    old = jwt_like(lifetime=4 * 24 * 3600, n=99)
+    (tmp_path / "run" / "token").write_text(old)
+    config = harvester_config(
+        tmp_path,
+        harvester={
+            "token_endpoint": endpoint.url,
+            "client_id": "robot",
+            "client_secret_file": "robot.secret",
+            "token_file": "run/token",
+        },
+    )
+    h = Harvester.from_config(config)
+    try:
+        assert credmanager_run(h) is True
+        assert (tmp_path / "run" / "token").read_text().strip() != old
+        assert len(endpoint.requests) == 1
+        assert credmanager_run(h) is False
+    finally:
+        h.close()
+
+
 COMPLETE = {"token_endpoint": "http://idp/token", "client_id": "c", "client_secret_file": "s", "token_file": "t"}
 
 

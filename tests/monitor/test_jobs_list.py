@@ -7,6 +7,7 @@ import pytest
 from apps.core.timeutil import utcnow
 from apps.jedi.models import JobRetryHistory
 from apps.jobs.models import FileType, JobFile, JobParameters
+from apps.jobs.services.job_errors import job_errors_record_many
 from apps.jobs.states import JobStatus
 from apps.sites.models import PandaQueue
 from apps.workers.models import JobWorker, Worker
@@ -110,9 +111,10 @@ def test_a_facet_link_adds_its_filter_and_the_bucket_filters_match_their_counts(
 
 
 def test_errors_by_count_groups_failed_jobs_by_component_and_code(client):
-    JobFactory.create_batch(3, jobstatus=JobStatus.FAILED, piloterrorcode=1305, piloterrordiag="boom")
-    JobFactory(jobstatus=JobStatus.FAILED, jobdispatchererrorcode=100, transexitcode="3")
-    JobFactory(jobstatus=JobStatus.FINISHED, piloterrorcode=1305)
+    failed = JobFactory.create_batch(3, jobstatus=JobStatus.FAILED, piloterrorcode=1305, piloterrordiag="boom")
+    failed.append(JobFactory(jobstatus=JobStatus.FAILED, jobdispatchererrorcode=100, transexitcode="3"))
+    finished = JobFactory(jobstatus=JobStatus.FINISHED, piloterrorcode=1305)
+    job_errors_record_many([job.pandaid for job in [*failed, finished]])  # as the move to failed does
     errors = get_json(client, "/jobs/?json")["errsByCount"]
     assert [(e["error"], e["count"]) for e in errors] == [
         ("pilot:1305", 3),
@@ -122,6 +124,52 @@ def test_errors_by_count_groups_failed_jobs_by_component_and_code(client):
     assert errors[0]["diag"] == "boom" and errors[0]["desc"].startswith("PAYLOADEXECUTIONFAILURE")
     html = client.get("/jobs/").content.decode()
     assert 'href="/jobs/?jobstatus=failed&amp;piloterrorcode=1305"' in html
+
+
+def failed_job_with_parameters(parameters: str, **fields):
+    job = JobFactory(jobstatus=JobStatus.FAILED, **fields)
+    JobParameters.objects.create(job=job, jobparameters=parameters)
+    return job
+
+
+def test_errors_by_count_agrees_with_the_error_summary_and_follows_filters_on_any_job_column(client):
+    mine = [
+        failed_job_with_parameters("--in=EVNT.1", piloterrorcode=1212, exeerrorcode=65),
+        failed_job_with_parameters("--in=EVNT.2", piloterrorcode=1212),
+    ]
+    other = failed_job_with_parameters("--in=HITS.1", piloterrorcode=1305)
+    job_errors_record_many(job.pandaid for job in [*mine, other])
+
+    everything = get_json(client, "/jobs/?json")["errsByCount"]
+    narrowed = get_json(client, "/jobs/?jobparam=EVNT&json")["errsByCount"]
+
+    summary = get_json(client, "/errors/?json")["errsByCount"]
+    assert [{k: v for k, v in e.items() if k != "component"} for e in everything] == summary
+    assert [(e["error"], e["count"]) for e in everything] == [("pilot:1212", 2), ("exe:65", 1), ("pilot:1305", 1)]
+    assert [(e["component"], e["error"], e["count"]) for e in narrowed] == [
+        ("pilot", "pilot:1212", 2),
+        ("exe", "exe:65", 1),
+    ]
+    assert narrowed[0]["example_pandaid"] == max(job.pandaid for job in mine)
+
+
+def test_errors_by_count_is_empty_for_a_selection_without_failed_jobs(client):
+    job = JobFactory(jobstatus=JobStatus.FAILED, piloterrorcode=1305)
+    job_errors_record_many([job.pandaid])
+    JobFactory(jobstatus=JobStatus.RUNNING)
+
+    assert get_json(client, "/jobs/?jobstatus=running&json")["errsByCount"] == []
+
+
+@pytest.mark.parametrize("key", ["user", "username"])
+def test_user_and_username_are_the_legacy_names_of_produsername(client, key):
+    mine = JobFactory(produsername="jdoe")
+    JobFactory(produsername="someone else")
+
+    data = get_json(client, f"/jobs/?{key}=jdoe&json")
+
+    assert pandaids(data) == {mine.pandaid}
+    assert data["selection"][key] == "jdoe"
 
 
 def test_component_error_code_filters_select_failed_jobs(client):

@@ -188,11 +188,30 @@ def test_site_filters_narrow_the_queue_list(client, cern):
     assert client.get("/sites/", {"hours": "3"}).status_code == 400
 
 
+def test_the_copytool_facet_counts_the_stage_in_copytool_and_its_filter_narrows_the_list(client, cern):
+    site = SiteFactory(name="BNL")
+    for name, copytools in (("BNL_A", ["rucio"]), ("BNL_B", ["xrdcp", "rucio"]), ("BNL_C", ["rucio"])):
+        document = queue_document(name, "BNL", acopytools={"pr": copytools, "pw": ["rucio"]})
+        PandaQueueFactory(name=name, site=site, document=document)
+
+    def names(**params):
+        return [row["name"] for row in client.get("/sites/", {**params, "json": ""}).json()["sites"]]
+
+    data = client.get("/sites/", {"json": "", "site": "BNL"}).json()
+    summary = {facet["field"]: {v["kname"]: v["kvalue"] for v in facet["list"]} for facet in data["selectionsummary"]}
+    assert summary["copytool"] == {"rucio": 2, "xrdcp": 1}
+    assert 'href="?copytool=xrdcp"' in client.get("/sites/").content.decode()
+    assert names(copytool="xrdcp") == ["BNL_B"]
+    assert names(copytool="rucio|xrdcp", site="BNL") == ["BNL_A", "BNL_B", "BNL_C"]
+    assert names(copytool="RUC*") == ["BNL_A", "BNL_C"]
+    assert names(copytool="mv") == ["CERN_Q1", "CERN_Q2"]  # the factory's document
+
+
 def test_the_sites_page_takes_a_fixed_number_of_queries(client, cern, django_assert_max_num_queries):
     for n in range(10):
         PandaQueueFactory(name=f"X_{n}", site=SiteFactory(name=f"XS_{n}"))
 
-    with django_assert_max_num_queries(1 + 8):  # the rows, one GROUP BY per facet
+    with django_assert_max_num_queries(1 + 9):  # the rows, one GROUP BY per facet
         client.get("/sites/")
 
 

@@ -232,7 +232,35 @@ def test_the_tasks_json_has_the_selection_summary_and_every_column(client, runni
     assert all(set(row) == {"jeditaskid", "status"} for row in projected)
 
 
-@pytest.mark.parametrize("query", ["bogus=1", "jeditaskid=abc", "status=", "outputs=nothing"])
+def test_the_stream_and_tag_facets_read_the_taskname_and_each_link_finds_its_tasks(client):
+    data_task = TaskFactory(taskname="data23_13p6TeV.00451234.physics_Main.merge.AOD.f1380_m2188")
+    mc_task = TaskFactory(taskname="mc23_13p6TeV.601229.PhPy8EG_ttbar.simul.HITS.e8514_s4162")
+    TaskFactory(taskname="no-dots-at-all")
+
+    data = client.get("/tasks/", {"json": ""}).json()
+    summary = {item["field"]: {v["kname"]: v["kvalue"] for v in item["list"]} for item in data["selectionsummary"]}
+    html = client.get("/tasks/").content.decode()
+
+    assert summary["stream"] == {"PhPy8EG_ttbar": 1, "physics_Main": 1}
+    assert summary["tag"] == {"e8514_s4162": 1, "f1380_m2188": 1}
+    assert summary["project"] == {"data23_13p6TeV": 1, "mc23_13p6TeV": 1}  # a name without the part is not listed
+    assert 'href="/tasks/?stream=physics_Main"' in html and 'href="/tasks/?tag=e8514_s4162"' in html
+    for key, value, task in (("stream", "physics_Main", data_task), ("tag", "e8514_s4162", mc_task)):
+        found = client.get("/tasks/", {"json": "", key: value}).json()["tasks"]
+        assert [row["jeditaskid"] for row in found] == [task.jeditaskid]
+
+
+def test_user_is_the_legacy_name_of_the_username_filter(client):
+    mine = TaskFactory(username="jdoe")
+    TaskFactory(username="someone else")
+
+    data = client.get("/tasks/", {"json": "", "user": "jdoe"}).json()
+
+    assert [row["jeditaskid"] for row in data["tasks"]] == [mine.jeditaskid]
+    assert data["selection"]["user"] == "jdoe"
+
+
+@pytest.mark.parametrize("query", ["bogus=1", "jeditaskid=abc", "status=", "outputs=nothing", "user=!"])
 def test_the_tasks_list_refuses_bad_filters(client, query):
     response = client.get(f"/tasks/?{query}&json")
     assert response.status_code == 400

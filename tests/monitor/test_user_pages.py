@@ -82,7 +82,7 @@ def test_the_user_page_html_links_the_users_tasks_list_and_plots_progress(client
 
     html = unescape(response.content.decode())
     assert response.status_code == 200
-    assert 'href="/tasks/?username=alice"' in html
+    assert 'href="/tasks/?username=alice&days=7"' in html
     assert "/task/11/" in html
     assert "<svg" in html
     assert "user.alice.test1" in html

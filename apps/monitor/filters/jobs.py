@@ -4,7 +4,8 @@ Special keys: ranges (``priorityrange=lo:hi``, ``jobsetrange``, ``durationmin=lo
 ``neventsrange``, ``minramcount=2-4GB``, ``reqid_from``/``reqid_to``), ``jobtype``,
 ``errorcategory``, ``jobparam``, stuck jobs (``statenotupdated``, ``transferringnotupdated``), queue
 attributes (``queue<attr>``, ``region``, ``site``) and Harvester (``harvesterid``/``harvesterinstance``,
-``workerid``, ``harvesterce``) through the worker <-> job mapping.
+``workerid``, ``harvesterce``) through the worker <-> job mapping; ``user`` and ``username`` are
+BigPanDA's names of ``produsername``.
 """
 
 from __future__ import annotations
@@ -221,6 +222,11 @@ def handle_resourcetype(raw: str, ctx: ParseContext) -> tuple[Q, str]:
     return value_q(JOB_FIELDS["resource_type"], raw)
 
 
+def handle_user(raw: str, ctx: ParseContext) -> tuple[Q, str]:
+    """``user=`` / ``username=``: BigPanDA's names of ``produsername`` on job lists (bookmarks use both)."""
+    return value_q(JOB_FIELDS["produsername"], raw)
+
+
 # --- queue attributes: jobs whose computingsite is a queue with these attributes --------------------
 QUEUE_FIELDS = {
     key: spec
@@ -364,6 +370,8 @@ JOB_FILTERS = Registry(
             SpecialKey("statenotupdated", handle_statenotupdated, "hours", drops_window=True),
             SpecialKey("transferringnotupdated", handle_transferringnotupdated, "hours", drops_window=True),
             SpecialKey("resourcetype", handle_resourcetype, "resource_type"),
+            SpecialKey("user", handle_user, "produsername"),
+            SpecialKey("username", handle_user, "produsername"),
             SpecialKey("datasetid", handle_datasetid, "a task dataset's id"),
         )
     },

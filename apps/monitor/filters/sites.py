@@ -1,7 +1,8 @@
 """Sites and queues' filter registry (monitor.md §1 Sites, §5): PanDA queue columns and their site's.
 
 Keys: every PandaQueue column (``name``, ``status``, ``cloud``, ``type``, ``harvester``, ...), ``site``
-(the site's name; ``gocname`` is its legacy name), ``tier`` and ``country``. No time window.
+(the site's name; ``gocname`` is its legacy name), ``tier``, ``country`` and ``copytool`` (the
+queue's first stage-in copytool, ``acopytools["pr"][0]`` of its document). No time window.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ SITE_FIELDS = {
     "gocname": FilterField("gocname", "site__name", "str", TEXT_OPERATORS, facet=True),
     "tier": FilterField("tier", "site__tier", "str", TEXT_OPERATORS, facet=True),
     "country": FilterField("country", "site__country", "str", TEXT_OPERATORS, facet=True),
+    "copytool": FilterField("copytool", "acopytools__pr__0", "str", TEXT_OPERATORS, facet=True),
 }
 
 SITE_FILTERS = Registry(

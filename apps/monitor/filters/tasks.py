@@ -2,7 +2,7 @@
 
 ``category`` (production | group production | user analysis | group analysis | service), ``project``
 (taskname prefix), ``tag`` (taskname suffix), ``stream`` (in the taskname), ``campaign`` (``:`` means
-exact, otherwise a prefix) and ``reqid_from``/``reqid_to``.
+exact, otherwise a prefix), ``reqid_from``/``reqid_to`` and ``user`` (BigPanDA's name of ``username``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from apps.jedi.states import FINAL, TaskStatus
 from apps.monitor.filters.jobs import handle_reqid_from, handle_reqid_to
 from apps.monitor.filters.parser import ParseContext
 from apps.monitor.filters.registry import Registry, SortOption, SpecialKey, model_fields
-from apps.monitor.filters.values import ValueError400
+from apps.monitor.filters.values import ValueError400, value_q
 
 TASK_FACETS = (
     "workqueue_id",
@@ -100,6 +100,12 @@ def handle_campaign(raw: str, ctx: ParseContext) -> tuple[Q, str]:
 
 TASK_FIELDS = {key: spec for key, spec in model_fields(Task, facets=TASK_FACETS).items() if key != "campaign"}
 
+
+def handle_user(raw: str, ctx: ParseContext) -> tuple[Q, str]:
+    """``user=``: BigPanDA's other name of ``username`` (the task owner)."""
+    return value_q(TASK_FIELDS["username"], raw)
+
+
 TASK_FILTERS = Registry(
     name="tasks",
     model=Task,
@@ -114,6 +120,7 @@ TASK_FILTERS = Registry(
             SpecialKey("campaign", handle_campaign, "':' = exact, otherwise prefix"),
             SpecialKey("reqid_from", handle_reqid_from, "reqid >="),
             SpecialKey("reqid_to", handle_reqid_to, "reqid <="),
+            SpecialKey("user", handle_user, "username"),
         )
     },
     window_field="modificationtime",

@@ -29,6 +29,7 @@ from apps.core.timeutil import utcnow
 from apps.jedi.models import Task
 from apps.jobs.error_codes import COMPONENT_BY_NAME, error_description
 from apps.jobs.models import Job, JobError
+from apps.jobs.states import JobStatus
 from apps.monitor.filters.parser import Selection
 from apps.monitor.models import ErrorHourly, ErrorHourlyState
 from apps.monitor.services.error_hourly import HOUR, LATE_MARGIN, hour_of
@@ -283,8 +284,18 @@ def errors_over_time(
 
 
 def job_summary(selection: Selection) -> list[dict]:
-    """``jobSummary``: the selection's jobs per state."""
-    rows = selected_jobs(selection).values("jobstatus").annotate(count=Count("pandaid")).order_by("-count", "jobstatus")
+    """``jobSummary``: the selection's jobs per state (states.md §1), most first.
+
+    One count per state, all in one ``UNION ALL`` query: each is a range of the (jobstatus,
+    modificationtime) index that PostgreSQL counts from the index alone, where grouping the window by
+    state reads every job row of the window (PostgreSQL has no skip scan; the benchmark's 24 h window
+    holds 140,000 jobs).
+    """
+    jobs = selected_jobs(selection)
+    counts = [
+        jobs.filter(jobstatus=state).values("jobstatus").annotate(count=Count("*")).order_by() for state in JobStatus
+    ]
+    rows = sorted(counts[0].union(*counts[1:], all=True), key=lambda row: (-row["count"], row["jobstatus"]))
     return [{"name": row["jobstatus"], "count": row["count"]} for row in rows]
 
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, F, Max, Q, QuerySet, Value
+from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Floor
 
 from apps.jedi.models import Task
-from apps.jobs.error_codes import COMPONENTS, error_description
 from apps.jobs.models import Job, JobFile
 from apps.monitor.filters.jobs import JOB_FACETS
 from apps.monitor.filters.parser import Selection
+from apps.monitor.selectors.errors import error_sources
+from apps.monitor.selectors.errors import errors_by_count as error_summary_by_count
 from apps.monitor.selectors.facets import Facet, facet_counts
 
 # Buckets as the filter keys take them: priorityrange=1000:1099, minramcount=2-3GB.
@@ -85,34 +86,15 @@ def job_facets(selection: Selection) -> dict[str, list[tuple[Any, int]]]:
 
 
 def errors_by_count(selection: Selection) -> list[dict]:
-    """Failed jobs grouped by ``component:code``, one query per component of states.md §9.1, largest first."""
-    failed = selection.filter(Job.objects.all()).filter(jobstatus="failed").order_by()
-    found = []
-    for component in COMPONENTS:
-        code = component.code_field
-        if code == "transexitcode":  # text: the payload's raw exit code
-            rows = failed.exclude(transexitcode__isnull=True).exclude(transexitcode__in=("", "0"))
-        else:
-            rows = failed.exclude(**{f"{code}__isnull": True}).exclude(**{code: 0})
-        aggregates = {"count": Count("pk"), "example_pandaid": Max("pandaid")}
-        if component.diag_field:
-            aggregates["diag"] = Max(component.diag_field)
-        for row in rows.values(code).annotate(**aggregates):
-            value = row[code]
-            found.append(
-                {
-                    "error": f"{component.name}:{value}",
-                    "component": component.name,
-                    "codename": code,
-                    "codeval": value,
-                    "count": row["count"],
-                    "diag": row.get("diag") or "",
-                    "desc": error_description(component.name, value),
-                    "example_pandaid": row["example_pandaid"],
-                }
-            )
-    found.sort(key=lambda item: (-item["count"], item["error"]))
-    return found
+    """Failed jobs' errors grouped by ``component:code``, largest first: the error summary's ``errsByCount``.
+
+    Counted from the per-job error rows (``JobError``, written when a job fails) by
+    :mod:`apps.monitor.selectors.errors`, so this panel and ``/errors/`` agree; rows add ``component``.
+    """
+    rows = error_summary_by_count(error_sources(selection))
+    for row in rows:
+        row["component"] = row["error"].split(":", 1)[0]
+    return rows
 
 
 def jobs_json_rows(selection: Selection, *, with_files: bool = False) -> list[dict]:

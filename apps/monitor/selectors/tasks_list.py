@@ -5,7 +5,8 @@ database and a page costs a fixed number of queries whatever its size.
 """
 
 from django.db.models import Case, CharField, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import StrIndex, Substr
+from django.db.models.functions import Reverse, Right, StrIndex, Substr
+from django.db.models.lookups import GreaterThan
 
 from apps.jedi.models import INPUT_TYPES, Task, TaskDataset
 from apps.monitor.filters.parser import Selection
@@ -21,7 +22,34 @@ PROJECT_FACET = Facet(
         output_field=CharField(),
     ),
 )
-FACETS = (*TASK_FACETS, PROJECT_FACET)
+# ``stream`` (monitor.md §5): the third dot-separated part of the taskname (``physics_Main`` of
+# ``data23_13p6TeV.00451234.physics_Main.merge.AOD.f1_m2``), what ``stream=`` finds between dots.
+_AFTER_FIRST = Substr("taskname", StrIndex("taskname", Value(".")) + 1)
+_AFTER_SECOND = Substr(_AFTER_FIRST, StrIndex(_AFTER_FIRST, Value(".")) + 1)
+STREAM_FACET = Facet(
+    "stream",
+    Case(
+        When(
+            GreaterThan(StrIndex(_AFTER_SECOND, Value(".")), 0),
+            then=Substr(_AFTER_SECOND, 1, StrIndex(_AFTER_SECOND, Value(".")) - 1),
+        ),
+        default=Value(""),
+        output_field=CharField(),
+    ),
+)
+# ``tag`` (monitor.md §5): the taskname after its last dot (the AMI tags of a production task), what
+# the ``tag=`` filter matches as a suffix.
+TAG_FACET = Facet(
+    "tag",
+    Case(
+        When(taskname__contains=".", then=Right("taskname", StrIndex(Reverse("taskname"), Value(".")) - 1)),
+        default=Value(""),
+        output_field=CharField(),
+    ),
+)
+# Parts of the taskname: a task without one has no value to filter on, so it is not listed.
+TASKNAME_FACETS = frozenset({"project", "stream", "tag"})
+FACETS = (*TASK_FACETS, PROJECT_FACET, STREAM_FACET, TAG_FACET)
 
 TASK_COLUMNS = tuple(f.attname for f in Task._meta.concrete_fields)
 LIST_COLUMNS = (
@@ -79,7 +107,10 @@ def tasks_input_progress(task_ids: list[int]) -> dict[int, dict]:
 
 
 def task_facets(selection: Selection) -> dict:
-    return facet_counts(tasks_matching(selection), FACETS, by_count=bool(selection.extra.get("facet_order")))
+    counts = facet_counts(tasks_matching(selection), FACETS, by_count=bool(selection.extra.get("facet_order")))
+    for name in TASKNAME_FACETS:
+        counts[name] = [(value, n) for value, n in counts[name] if value]
+    return counts
 
 
 def tasks_json_rows(selection: Selection) -> list[dict]:

@@ -61,7 +61,7 @@ def _user_context(request, name: str):
         "selection_echo": selection.echo_text,
         "warnings": selection.warnings,
         **activity,
-        "tasks_href": "/tasks/?" + urlencode({"username": name}),
+        "tasks_href": "/tasks/?" + urlencode({"username": name, **window}),
         "jobs_href": "/jobs/?" + urlencode({"produsername": name, **window}),
         "errors_href": "/errors/?" + urlencode({"produsername": name, **window}),
         "profile_href": f"/userProfile/{quote(name, safe='')}/",
