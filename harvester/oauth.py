@@ -133,5 +133,5 @@ class ClientCredentials:
     def refresh(self) -> float:
         """Fetch a token and write it; returns its lifetime in seconds."""
         token, lifetime = self.fetch()
-        write_private(self.token_file, token + "\n")
+        write_private(self.token_file, token)
         return lifetime

@@ -2,7 +2,18 @@
 
 from django.urls import path
 
-from apps.monitor.views import dashboards, filebrowser, harvester, home, job_detail, jobs, sites, task_detail, tasks
+from apps.monitor.views import (
+    dashboards,
+    filebrowser,
+    harvester,
+    home,
+    job_detail,
+    jobs,
+    sites,
+    task_detail,
+    task_profile,
+    tasks,
+)
 from apps.monitor.views import errors as error_views
 from apps.monitor.views import users as user_views
 
@@ -49,6 +60,8 @@ urlpatterns = [
     path("task/<int:jeditaskid>/action/", task_detail.task_action, name="task-action"),
     path("taskstatuslog/<int:jeditaskid>/", task_detail.task_status_log_page, name="taskstatuslog"),
     path("getjobsummaryfortask/<int:jeditaskid>/", task_detail.job_summary_for_task, name="jobsummaryfortask"),
+    path("taskprofile/<int:jeditaskid>/", task_profile.task_profile_page, name="taskprofile"),
+    path("taskprofiledata/<int:jeditaskid>/", task_profile.task_profile_data, name="taskprofiledata"),
     # Engineer M1: the jobs list (path forms: /jobs/<key>/<value>/, /jobs/<drop|nodrop|key=value&...>/)
     path("jobs/", jobs.jobs_list, name="jobs"),
     path("jobs/<str:a>/", jobs.jobs_list, name="jobs-path1"),

@@ -31,7 +31,7 @@ class LiveProvider:
     def robot_token_file(self, client_id: str, path: Path) -> Path:
         """A client-credentials token of a robot client (what Harvester obtains for itself)."""
         token = client_credentials_grant(client=DevClient.objects.get(client_id=client_id))["access_token"]
-        private_file_write(path, token + "\n")
+        private_file_write(path, token)
         return path
 
     def device_login(self, username: str, *, client_id: str = "panda-client") -> dict:
@@ -39,29 +39,28 @@ class LiveProvider:
         started = _post_form(
             f"{self.issuer}/devicecode", {"client_id": client_id, "scope": "openid profile email offline_access"}
         )
-        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        with browser.open(started["verification_uri_complete"], timeout=30) as page:
-            html = page.read().decode()
-        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
-        approve = urllib.request.Request(
-            f"{self.issuer}/device",
-            data=urllib.parse.urlencode(
-                {
-                    "csrfmiddlewaretoken": csrf,
-                    "user_code": started["user_code"],
-                    "username": username,
-                    "action": "approve",
-                }
-            ).encode(),
-            headers={"Referer": started["verification_uri_complete"]},
-            method="POST",
-        )
-        with browser.open(approve, timeout=30) as page:
-            assert f"logged in as {username}" in page.read().decode()
+        self.approve(started["verification_uri_complete"], username)
         return _post_form(
             f"{self.issuer}/token",
             {"grant_type": DEVICE_GRANT, "client_id": client_id, "device_code": started["device_code"]},
         )
+
+    def approve(self, verification_uri_complete: str, username: str) -> None:
+        """What a person does in the browser: open the link the command line shows, pick the account, approve."""
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        with browser.open(verification_uri_complete, timeout=30) as page:
+            html = page.read().decode()
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+        user_code = urllib.parse.parse_qs(urllib.parse.urlsplit(verification_uri_complete).query)["user_code"][0]
+        form = {"csrfmiddlewaretoken": csrf, "user_code": user_code, "username": username, "action": "approve"}
+        approve = urllib.request.Request(
+            f"{self.issuer}/device",
+            data=urllib.parse.urlencode(form).encode(),
+            headers={"Referer": verification_uri_complete},
+            method="POST",
+        )
+        with browser.open(approve, timeout=30) as page:
+            assert f"logged in as {username}" in page.read().decode()
 
 
 def token_claims(token: str) -> dict:

@@ -102,7 +102,7 @@ def test_a_person_follows_a_task_to_its_failed_jobs_narrows_them_by_a_facet_and_
         page.wait_for_url("**/tasks/?status=running")
         expect(page.locator('[data-testid="selection"]')).to_contain_text("status=running")
         screenshot(page, SHOTS, "tasks")
-        page.get_by_test_id("tasks").get_by_role("link", name=str(task_id), exact=True).click()
+        page.locator(f'[data-testid="tasks"] a[href="/task/{task_id}/"]').click()
         page.wait_for_url(f"**/task/{task_id}/")
         expect(page.get_by_test_id("task-status")).to_have_text("running")
         assert svg_shapes(page, "main") > 0  # job-state pie, progress and consumption plots
@@ -122,7 +122,7 @@ def test_a_person_follows_a_task_to_its_failed_jobs_narrows_them_by_a_facet_and_
         expect(page.locator('[data-testid="selection"]')).to_contain_text("computingsite=BROWSER_B")
         expect(page.locator('[data-testid="jobs"] tbody tr')).to_have_count(1)
         pandaid = grid["failed_on_b"].pandaid
-        page.get_by_test_id("jobs").get_by_role("link", name=str(pandaid), exact=True).click()
+        page.locator(f'[data-testid="jobs"] a[href="/job/{pandaid}/"]').click()
         page.wait_for_url(f"**/job/{pandaid}/")
         screenshot(page, SHOTS, "job")
 

@@ -6,9 +6,10 @@ configured the way a user configures it: ``PANDA_URL``/``PANDA_URL_SSL`` point a
 ``Origin: <vo>``. The tokens are real: ID tokens of the development identity provider, served by the
 live server, obtained by the device-code flow over HTTP (device code, a person approving on the
 ``/idp/device`` page, token poll) for the demo accounts alice, bob and prodmgr; panda-client reads
-them from ``OIDC_AUTH_TOKEN_FILE`` (its pre-obtained token file), or refreshes its own token cache
-through ``/auth/atlas_auth_config.json`` and the provider. ``PANDA_BEHIND_REAL_LB`` stops it from
-resolving its cache server's host name (it would look up pandacache.cern.ch otherwise).
+them from ``OIDC_AUTH_TOKEN_FILE`` (its pre-obtained token file), refreshes its own token cache
+through ``/auth/atlas_auth_config.json`` and the provider, or runs the device login itself.
+``PANDA_BEHIND_REAL_LB`` stops it from resolving its cache server's host name (it would look up
+pandacache.cern.ch otherwise).
 
 The JEDI agents run in the test process, between the client's calls, and every answer is checked
 against the database.
@@ -16,8 +17,10 @@ against the database.
 
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -235,3 +238,44 @@ def test_panda_client_refreshes_its_cached_token_through_the_development_provide
     assert refreshed["refresh_token"] != cached["refresh_token"]
     assert refreshed["id_token"] != cached["id_token"]
     assert RefreshToken.objects.get(token_hash=secret_hash(cached["refresh_token"])).used
+
+
+def test_panda_client_logs_in_by_itself_with_the_device_flow_of_the_provider(live_server, tmp_path, devidp):
+    home = tmp_path / "device"
+    client = PandaClient(live_server.url, home)  # no token: panda-client runs its device login
+    params = task_params(taskName="user.bob.device.001/")
+    process = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, "insertTaskParams", json.dumps([params])],
+        cwd=home,
+        env={**client.env, "PYTHONUNBUFFERED": "1"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    watchdog = threading.Timer(120, process.kill)
+    watchdog.start()
+    try:
+        seen = []
+        for line in process.stdout:
+            seen.append(line)
+            link = re.search(r"Please go to (\S+) and sign in", line)
+            if link:
+                break
+        assert link, "".join(seen)
+        assert link.group(1).startswith(f"{devidp.issuer}/device?user_code=")
+        devidp.approve(link.group(1), "bob")  # in the browser
+        process.stdin.write("y\n")  # "Ready to get ID token? [y/n]"
+        process.stdin.flush()
+        output = process.stdout.read()
+        assert process.wait() == 0, "".join(seen) + output
+    finally:
+        watchdog.cancel()
+
+    [result] = [line for line in output.splitlines() if line.startswith("RESULT ")]
+    status, (code, message) = json.loads(result[len("RESULT ") :])
+    assert (status, code) == (0, 0), message
+    task = Task.objects.get(pk=int(message.rsplit("=", 1)[1]))
+    assert task.username == "Bob Atlas"
+    cached = json.loads((home / ".token").read_text())  # panda-client's token cache, for its next calls
+    assert set(cached) >= {"id_token", "refresh_token", "access_token"}

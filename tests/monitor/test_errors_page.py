@@ -281,3 +281,15 @@ def test_a_failure_reported_by_a_pilot_over_http_shows_on_the_error_summary(clie
         "transform:65": 1,
     }
     assert data["errsByUser"][0]["name"] == "carol"
+
+
+def test_the_permalink_freezes_the_window_and_shows_the_same_errors_later(client, failures):
+    page = client.get("/errors/", {"computingsite": "SITE_A", "hours": "6"})
+    permalink = unescape(page.context["permalink"])
+    query = parse_qs(urlsplit(permalink).query)
+
+    assert urlsplit(permalink).path == "/errors/"
+    assert set(query) == {"computingsite", "date_from", "date_to"} and "hours" not in query
+    assert 'data-testid="permalink"' in page.content.decode()
+    frozen = client.get(permalink + "&json").json()
+    assert frozen["errsByCount"] == get_json(client, computingsite="SITE_A", hours="6")["errsByCount"]

@@ -39,6 +39,8 @@ GOLDEN = [
     ("/jobs/?computingsite=!*TEST*", {"computingsite": "!*TEST*", **H12}),
     ("/jobs/?produsername=Jane Doe&days=3", {"produsername": "Jane Doe", "days": "3"}),
     ("/jobs/?produsername=*doe*,*jane*", {"produsername": "*doe*,*jane*", **H12}),
+    ("/jobs/?user=Jane Doe", {"user": "Jane Doe", **H12}),
+    ("/jobs/?username=jdoe|jane*&days=2", {"username": "jdoe|jane*", "days": "2"}),
     ("/jobs/?workinggroup=Not specified", {"workinggroup": "Not specified", **H12}),
     ("/jobs/?workinggroup=!Not specified", {"workinggroup": "!Not specified", **H12}),
     ("/jobs/?specialhandling=*", {"specialhandling": "*", **H12}),

@@ -21,6 +21,8 @@ TASK_LIST_URLS = [
     ("status=running|done", "status=running|done, days=7", {"analysis", "production", "group"}),
     ("status=!done", "status=!done, days=7", {"analysis"}),
     ("username=Jane*", "username=Jane*, days=7", {"analysis"}),
+    ("username=prodsys&days=30", "username=prodsys, days=30", {"production"}),
+    ("user=Jane Doe", "user=Jane Doe, days=7", {"analysis"}),
     ("username=jane doe", "username=jane doe, days=7", set()),  # exact values are case-sensitive
     ("taskname=user.jdoe*", "taskname=user.jdoe*, days=7", {"analysis"}),
     ("taskname=*EVNT*", "taskname=*EVNT*, days=7", {"analysis", "production"}),

@@ -172,6 +172,23 @@ def test_user_and_username_are_the_legacy_names_of_produsername(client, key):
     assert data["selection"][key] == "jdoe"
 
 
+@pytest.mark.parametrize(
+    ("query", "errors_query"),
+    [
+        ("computingsite=QUEUE_A&jobtype=analysis", "computingsite=QUEUE_A&jobtype=analysis&hours=12"),
+        ("computingsite=QUEUE_A&days=3", "computingsite=QUEUE_A&days=3"),
+        ("jeditaskid=7&cursor=2025-05-01T10:00:00,77", "jeditaskid=7&days=180"),
+    ],
+)
+def test_the_jobs_list_links_the_error_summary_of_the_same_jobs(client, query, errors_query):
+    response = client.get(f"/jobs/?{query}")
+
+    assert response.context["errors_href"] == f"/errors/?{errors_query}"
+    listed = get_json(client, f"/jobs/?{query}")["selection"]
+    summarized = client.get(response.context["errors_href"] + "&json").json()["selection"]
+    assert {k: v for k, v in summarized.items() if k != "limit"} == {k: v for k, v in listed.items() if k != "limit"}
+
+
 def test_component_error_code_filters_select_failed_jobs(client):
     hit = JobFactory(jobstatus=JobStatus.FAILED, piloterrorcode=1212)
     JobFactory(jobstatus=JobStatus.FAILED, piloterrorcode=1305)

@@ -35,7 +35,7 @@ def queries_of(client, url: str) -> tuple[int, str]:
     return len(captured), response.content.decode()
 
 
-def failed_jobs(first: int, last: int, **fields) -> list:
+def failed_jobs(first: int, last: int) -> list:
     """Failed jobs numbered first .. last - 1, each on its own queue, of its own user and task, with its own code."""
     jobs = [
         JobFactory(
@@ -46,7 +46,6 @@ def failed_jobs(first: int, last: int, **fields) -> list:
             piloterrorcode=1000 + n,
             piloterrordiag=f"diag {n}",
             modificationtime=utcnow() - dt.timedelta(minutes=n + 1),
-            **fields,
         )
         for n in range(first, last)
     ]

@@ -10,6 +10,7 @@ from django.http import QueryDict
 
 from apps.monitor.filters.jobs import JOB_FILTERS, jobtype_names
 from apps.monitor.filters.parser import FilterError, Selection, parse_selection
+from apps.monitor.filters.permalink import permalink_query
 from apps.monitor.filters.values import ValueError400
 from apps.monitor.plots import svg
 from apps.monitor.selectors.error_scatter import error_scatter
@@ -106,6 +107,7 @@ def errors_page(request):
         "by_component": summary.by_component,
         "over_time": summary.over_time,
         "all_failed_href": jobs_link(carried),
+        "permalink": "/errors/?" + permalink_query(request.GET, selection),
         "component_plot": svg.bars(summary.by_component, title="Errors by component", ylabel="errors"),
         "time_plot": svg.bars(
             [(moment.strftime("%m-%d %H:%M"), count) for moment, count in summary.over_time],

@@ -28,13 +28,20 @@ HELP_SECTIONS = [
         "view": "Tasks",
         "url": "/tasks/",
         "text": "Tasks of the last 7 days with their attribute summary; task-only "
-        "keys: category, project, tag, stream, superstatus, campaign.",
+        "keys: category, project, tag, stream, superstatus, campaign; user= is username. Facets include the "
+        "taskname's project, stream and tag.",
     },
     {
         "view": "Task",
         "url": "/task/<jeditaskid>/",
         "text": "Parameters, datasets with progress, job states, scouts, "
         "status log, plots and, for its owner and production managers, actions.",
+    },
+    {
+        "view": "Task profile",
+        "url": "/taskprofile/<jeditaskid>/",
+        "text": "Jobs finished and failed, and events of the finished jobs, accumulated over the task's life; "
+        "/taskprofiledata/<jeditaskid>/ is the same as JSON.",
     },
     {
         "view": "Errors",

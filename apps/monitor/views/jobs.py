@@ -104,6 +104,19 @@ def json_payload(selection: Selection, outputs: list[str]) -> dict:
     return data
 
 
+WINDOW_PARAMS = frozenset({"hours", "days", "date_from", "date_to", "earlierthan", "earlierthandays", "fulllist"})
+
+
+def errors_link(params: QueryDict, selection: Selection) -> str:
+    """``/errors/`` of the same jobs: the same filters, and the list's window made explicit.
+
+    The error summary has its own default window (6 h for analysis), so a default window is written out.
+    """
+    given = {key.lower() for key in params}
+    window = {} if given & WINDOW_PARAMS else {k: selection.echo[k] for k in ("hours", "days") if k in selection.echo}
+    return "/errors/" + link(params, **window)
+
+
 def page_context(params: QueryDict, selection: Selection) -> dict:
     page = jobs_page(selection)
     errors = errors_by_count(selection)
@@ -124,6 +137,7 @@ def page_context(params: QueryDict, selection: Selection) -> dict:
         "errors": errors,
         "facets": facet_panels(params, job_facets(selection)),
         "permalink": "/jobs/?" + permalink_query(params, selection),
+        "errors_href": errors_link(params, selection),
         "sort_links": [
             {
                 "name": name,

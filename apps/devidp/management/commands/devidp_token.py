@@ -42,5 +42,6 @@ class Command(BaseCommand):
                 raise CommandError(f"unknown client {audience_client!r}; run `manage.py devidp_setup` first")
             token = id_token_create(account=account, client=audience, scope="openid profile email")
             who = f"account {user} (ID token for {audience_client})"
-        private_file_write(output, token + "\n")
+        # No trailing newline: panda-client sends OIDC_AUTH_TOKEN_FILE as it is, in a header.
+        private_file_write(output, token)
         self.stdout.write(f"token of {who} written to {output}")
