@@ -462,3 +462,10 @@ def test_the_permalink_freezes_the_default_window_too():
 
 def test_the_permalink_of_a_full_list_has_no_window():
     assert permalink_query(QueryDict("fulllist=true"), parse("fulllist=true"), now=NOW) == "fulllist=true"
+
+
+def test_the_permalink_rounds_its_end_up_to_the_next_second_so_the_newest_rows_stay_in():
+    now = NOW + dt.timedelta(microseconds=250_000)
+    assert permalink_query(QueryDict("hours=3"), parse("hours=3"), now=now) == (
+        "date_from=2025-06-01+09%3A00%3A00&date_to=2025-06-01+12%3A00%3A01"
+    )

@@ -19,6 +19,8 @@ def permalink_query(params: QueryDict | dict, selection: Selection, *, now: dt.d
     items = [(key, value) for key, value in params.items() if key.lower() not in RELATIVE_KEYS]
     if selection.date_from is not None or selection.date_to is not None:
         end = selection.date_to or (now or utcnow())
+        if end.microsecond:  # the stamp has whole seconds: round up, or the last second's rows drop out
+            end = end.replace(microsecond=0) + dt.timedelta(seconds=1)
         if selection.date_from is not None:
             items.append(("date_from", selection.date_from.strftime(STAMP)))
         items.append(("date_to", end.strftime(STAMP)))
