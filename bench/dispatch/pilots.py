@@ -27,12 +27,23 @@ Usage: pilots.py --port P --token T --mode getjob|heartbeat|cycle --concurrency 
 
 import argparse
 import asyncio
-import gzip
 import json
 import resource
 import sys
 import time
+import zlib
 from urllib.parse import unquote_plus
+
+
+def gzip_body(data: bytes) -> bytes:
+    """A gzip member of ``data``, as ``gzip.compress(data, 1)`` makes but ~10 times cheaper.
+
+    zlib's default window and memory level allocate and clear ~256 kB per stream, which cost ~50 µs
+    per request (a fifth of this process's CPU per heartbeat); a 2 kB window and the smallest
+    state suit a 1 kB body. The server reads it the same way (``gzip.decompress``).
+    """
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + 11, 2)
+    return compressor.compress(data) + compressor.flush()
 
 
 class Http:
@@ -116,6 +127,7 @@ class Pilots:
             f"Content-Type: application/json\r\nAuthorization: Bearer {args.token}\r\nOrigin: atlas.production\r\n"
         ).encode()
         self.site = args.site
+        self.templates: dict[tuple[int, str], tuple[bytes, bytes, bytes]] = {}
 
     def http(self) -> Http:
         return Http(self.args.host, self.args.port, self.headers, self.args.half_close)
@@ -126,10 +138,22 @@ class Pilots:
             "diskSpace": 500000, "workingGroup": "", "cpu": 2600, "mem": 16000,
             "node": f"wn{client:04d}.bench.example.org", "allowOtherCountry": "False", "resourceType": "SCORE",
         }  # fmt: skip
-        return gzip.compress(json.dumps(params).encode(), 1)
+        return gzip_body(json.dumps(params).encode())
 
     def update_body(self, client: int, pandaid: int, state: str, nth: int, extra: dict | None = None) -> bytes:
-        params = {
+        if extra:
+            return gzip_body(json.dumps({**self.update_params(client, pandaid, state, nth), **extra}).encode())
+        # The JSON of a client's updates differs only in jobId and cpuConsumptionTime: serialise it
+        # once per (client, state) with two markers and fill them in.
+        parts = self.templates.get((client, state))
+        if parts is None:
+            text = json.dumps(self.update_params(client, -111, state, -222)).encode()
+            head, rest = text.split(b"-111", 1)
+            parts = self.templates[(client, state)] = (head, *rest.split(b"-222", 1))
+        return gzip_body(b"%s%d%s%d%s" % (parts[0], pandaid, parts[1], nth, parts[2]))
+
+    def update_params(self, client: int, pandaid: int, state: str, nth: int) -> dict:
+        return {
             "jobId": pandaid, "state": state, "timestamp": "2026-01-01T00:00:00+00:00", "siteName": self.site,
             "node": f"wn{client:04d}.bench.example.org", "attemptNr": 1, "schedulerID": "harvester-bench",
             "pilotID": f"{client}|PR|3.11.2|7", "batchID": str(1000000 + client), "startTime": 1767225600.0,
@@ -143,9 +167,6 @@ class Pilots:
             "totRCHAR": 1048576, "totWCHAR": 524288, "totRBYTES": 2097152, "totWBYTES": 1048576,
             "rateRCHAR": 1024, "rateWCHAR": 512, "rateRBYTES": 2048, "rateWBYTES": 1024,
         }  # fmt: skip
-        if extra:
-            params.update(extra)
-        return gzip.compress(json.dumps(params).encode(), 1)
 
     async def call(self, http: Http, kind: str, path: bytes, body: bytes) -> bytes | None:
         self.stats.count(self.stats.requests, kind)
