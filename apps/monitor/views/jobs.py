@@ -4,7 +4,7 @@ Path forms: ``/jobs/<key>/<value>/`` is ``/jobs/?<key>=<value>``; ``/jobs/<a>/``
 ``drop``/``nodrop`` or a ``key=value&...`` query written into the path. Query parameters win.
 """
 
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from django.http import HttpRequest, QueryDict
 from django.shortcuts import render
@@ -13,7 +13,7 @@ from apps.jobs.error_codes import job_errors
 from apps.monitor.filters.jobs import JOB_FILTERS
 from apps.monitor.filters.parser import FilterError, Selection, parse_selection
 from apps.monitor.filters.permalink import permalink_query
-from apps.monitor.selectors.facets import filter_value, legacy_summary
+from apps.monitor.selectors.facets import legacy_summary
 from apps.monitor.selectors.jobs import (
     dropped_count,
     errors_by_count,
@@ -23,6 +23,7 @@ from apps.monitor.selectors.jobs import (
     task_is_event_service,
 )
 from apps.monitor.views.common import json_response, wants_json
+from apps.monitor.views.facet_links import facet_links, link
 from apps.monitor.views.identity import bad_request, read_refused
 
 OUTPUTS = ("selectionsummary", "jobs", "errsByCount")
@@ -43,31 +44,6 @@ def path_params(query: QueryDict, a: str | None, b: str | None) -> QueryDict:
     for key in query:
         params.setlist(key, query.getlist(key))
     return params
-
-
-def link(params: QueryDict, **changes) -> str:
-    """``?query`` of the current view with ``changes`` (None removes a key); the page cursor is dropped."""
-    items = {key: params[key] for key in params if key not in ("cursor", "json")}
-    for key, value in changes.items():
-        if value is None:
-            items.pop(key, None)
-        else:
-            items[key] = value
-    return "?" + urlencode(items)
-
-
-def facet_panels(params: QueryDict, counts: dict) -> list[dict]:
-    lowered = {key.lower(): key for key in params}
-    panels = []
-    for name, pairs in counts.items():
-        existing = lowered.get(name)
-        values = []
-        for value, n in pairs:
-            shown = filter_value(value)
-            changes = {name: shown} if existing is None else {existing: None, name: shown}
-            values.append({"label": shown, "count": n, "href": "/jobs/" + link(params, **changes)})
-        panels.append({"name": name, "values": values, "selected": name in lowered})
-    return panels
 
 
 def jobs_list(request: HttpRequest, a: str | None = None, b: str | None = None):
@@ -135,7 +111,7 @@ def page_context(params: QueryDict, selection: Selection) -> dict:
         "nodrop_href": "/jobs/" + link(params, mode="nodrop"),
         "mode": selection.mode,
         "errors": errors,
-        "facets": facet_panels(params, job_facets(selection)),
+        "facets": facet_links(params, job_facets(selection), base="/jobs/"),
         "permalink": "/jobs/?" + permalink_query(params, selection),
         "errors_href": errors_link(params, selection),
         "sort_links": [

@@ -1,33 +1,18 @@
 """``/tasks/``: the task list with its attribute summary, as a page or as JSON (monitor.md §1, §4, §5)."""
 
-from django.http import HttpRequest, QueryDict
+from django.http import HttpRequest
 from django.shortcuts import render
 
 from apps.monitor.filters.parser import FilterError, parse_selection
 from apps.monitor.filters.permalink import permalink_query
 from apps.monitor.filters.tasks import TASK_FILTERS
-from apps.monitor.selectors.facets import filter_value, legacy_summary
+from apps.monitor.selectors.facets import legacy_summary
 from apps.monitor.selectors.tasks_list import task_facets, tasks_json_rows, tasks_rows
 from apps.monitor.views.common import json_response, wants_json
+from apps.monitor.views.facet_links import facet_links
 from apps.monitor.views.identity import bad_request, read_refused
-from apps.monitor.views.jobs import link
 
 OUTPUTS = ("selectionsummary", "tasks")
-
-
-def facet_panels(params: QueryDict, counts: dict) -> list[dict]:
-    """Facet values as links that add (or replace) the filter in the current ``/tasks/`` URL."""
-    lowered = {key.lower(): key for key in params}
-    panels = []
-    for name, pairs in counts.items():
-        existing = lowered.get(name)
-        values = []
-        for value, n in pairs:
-            shown = filter_value(value)
-            changes = {name: shown} if existing is None else {existing: None, name: shown}
-            values.append({"label": shown, "count": n, "href": "/tasks/" + link(params, **changes)})
-        panels.append({"name": name, "values": values, "selected": name in lowered})
-    return panels
 
 
 def tasks_list(request: HttpRequest):
@@ -55,7 +40,7 @@ def tasks_list(request: HttpRequest):
         "warnings": selection.warnings,
         "rows": rows,
         "total": total,
-        "facets": facet_panels(request.GET, task_facets(selection)),
+        "facets": facet_links(request.GET, task_facets(selection), base="/tasks/"),
         "permalink": "/tasks/?" + permalink_query(request.GET, selection),
     }
     return render(request, "monitor/tasks.html", context)
