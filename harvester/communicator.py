@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harvester import __version__
+from harvester.http import exchange
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +77,9 @@ class Communicator:
             headers["Content-Type"] = "application/json"
             body = json.dumps(params).encode()
             request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self._context) as response:
-                text = response.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:300]
-            raise CommunicationError(f"{module_method}: HTTP {exc.code} {detail}") from None
-        except (TimeoutError, urllib.error.URLError, OSError) as exc:
-            raise CommunicationError(f"{module_method}: {exc}") from None
+        text = exchange(
+            request, timeout=self.timeout, context=self._context, what=module_method, error=CommunicationError
+        )
         try:
             answer = json.loads(text)
             return Answer(success=bool(answer["success"]), message=answer.get("message") or "", data=answer.get("data"))

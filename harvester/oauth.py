@@ -21,6 +21,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
+from harvester.http import exchange
+
 MIN_MARGIN_SECONDS = 60
 
 
@@ -95,14 +97,7 @@ class ClientCredentials:
         )
         https = self.token_endpoint.startswith("https")
         context = ssl.create_default_context(cafile=self.ca_file or None) if https else None
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=context) as response:
-                text = response.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:300]
-            raise TokenFetchError(f"{self.token_endpoint}: HTTP {exc.code} {detail}") from None
-        except (TimeoutError, urllib.error.URLError, OSError) as exc:
-            raise TokenFetchError(f"{self.token_endpoint}: {exc}") from None
+        text = exchange(request, timeout=self.timeout, context=context, what=self.token_endpoint, error=TokenFetchError)
         try:
             answer = json.loads(text)
             token = answer["access_token"]

@@ -249,6 +249,59 @@ def lines(series: dict[str, list[tuple[dt.datetime | float, float]]], *, title: 
     return _svg(title, "".join(parts))
 
 
+def gantt(rows: Sequence[tuple[str, dt.datetime, dt.datetime, str]], *, title: str) -> SafeString:
+    """One horizontal bar per ``(label, start, end, state)`` on a shared time axis (e.g. a task chain),
+    top to bottom in the given order, coloured by state; the tooltip gives the span and the state."""
+    rows = [(str(label), start, end, str(state)) for label, start, end, state in rows if start and end]
+    if not rows:
+        return _empty(title)
+    x_lo = min(_x(start) for _, start, _, _ in rows)
+    x_hi = max(_x(end) for _, _, end, _ in rows)
+    if x_hi <= x_lo:
+        x_hi = x_lo + 60
+    label_w = 120
+    legend_width = 130
+    row_h = 22
+    height = MARGIN_TOP + 30 + row_h * len(rows) + 24
+    plot_left = label_w
+    plot_w = WIDTH - plot_left - MARGIN_RIGHT - legend_width
+
+    def x_of(value: float) -> float:
+        return plot_left + (value - x_lo) / (x_hi - x_lo) * plot_w
+
+    axis_y = MARGIN_TOP + 16
+    parts = []
+    for fraction in (0, 0.5, 1):
+        value = x_lo + fraction * (x_hi - x_lo)
+        anchor = {0: "start", 0.5: "middle", 1: "end"}[fraction]
+        parts.append(
+            f'<line x1="{_f(x_of(value))}" x2="{_f(x_of(value))}" y1="{axis_y + 4}" y2="{height - 20}" '
+            f'stroke="{GRID_COLOUR}"/>'
+            f'<text x="{_f(x_of(value))}" y="{axis_y}" font-size="10" text-anchor="{anchor}">'
+            f"{escape(_time_text(value))}</text>"
+        )
+    states: list[str] = []
+    for index, (label, start, end, state) in enumerate(rows):
+        if state not in states:
+            states.append(state)
+        colour = colour_for(state, states.index(state))
+        y = axis_y + 10 + index * row_h
+        x1, x2 = x_of(_x(start)), x_of(_x(end))
+        tip = f"{label}: {state}, {_time_text(_x(start))} to {_time_text(_x(end))}"
+        parts.append(
+            f'<text x="{label_w - 6}" y="{_f(y + row_h / 2)}" font-size="11" text-anchor="end" '
+            f'dominant-baseline="middle">{escape(_short(label, 18))}</text>'
+            f'<rect class="span" x="{_f(x1)}" y="{_f(y + 3)}" width="{_f(max(x2 - x1, 2))}" height="{row_h - 6}" '
+            f'fill="{colour}"><title>{escape(tip)}</title></rect>'
+        )
+    parts.append(
+        f'<text class="xlabel" x="{_f(plot_left + plot_w / 2)}" y="{height - 6}" font-size="11" '
+        f'text-anchor="middle">time (UTC)</text>'
+    )
+    parts.append(_legend([(state, colour_for(state, i)) for i, state in enumerate(states)], x=WIDTH - legend_width + 8))
+    return _svg(title, "".join(parts), height=max(height, MARGIN_TOP + 80))
+
+
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round tick values covering ``[low, high]`` (1, 2, 2.5, 5 × 10^n steps)."""
     if high <= low:
@@ -266,10 +319,10 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 # --- drawing helpers -----------------------------------------------------------------------------
 
 
-def _svg(title: str, body: str) -> SafeString:
+def _svg(title: str, body: str, *, height: int = HEIGHT) -> SafeString:
     label = escape(title)
     return mark_safe(
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'aria-label="{label}" font-family="system-ui, sans-serif">'
         f"<title>{label}</title>"
         f'<text x="{WIDTH / 2}" y="20" font-size="14" font-weight="600" text-anchor="middle">{label}</text>'
