@@ -28,6 +28,9 @@ from apps.devidp.services.grants import OAuthError
 from apps.devidp.services.tokens import issuer, token_verify
 
 G = DevClient.Grant
+# The provider's own "session": which account this browser picked last, for prompt=none.
+ACCOUNT_COOKIE = "devidp_account"
+ACCOUNT_COOKIE_SECONDS = 12 * 3600
 AUTHORIZE_FIELDS = (
     "client_id",
     "redirect_uri",
@@ -95,10 +98,19 @@ def authorize(request):
     except OAuthError as error:
         return _error_page(request, error)
     hidden = {name: params.get(name, "") for name in AUTHORIZE_FIELDS if params.get(name)}
+    answer = {"state": auth_request.state} if auth_request.state else {}
+    if request.method == "GET" and "none" in params.get("prompt", "").split():
+        # Silent re-authentication (OIDC Core §3.1.2.1): only for the account chosen earlier in this browser.
+        account = _remembered_account(request)
+        if account is None:
+            answer = {"error": "login_required", "error_description": "no account chosen in this browser", **answer}
+        else:
+            answer = {"code": grants.authorization_code_issue(request=auth_request, account=account), **answer}
+        return _back_to_client(auth_request.redirect_uri, answer)
     if request.method == "GET":
         context = {"request_fields": hidden, "client": auth_request.client, "accounts": _accounts()}
         return render(request, "devidp/authorize.html", context)
-    answer = {"state": auth_request.state} if auth_request.state else {}
+    account = None
     if request.POST.get("action") == "deny":
         answer = {"error": "access_denied", "error_description": "the user denied the request", **answer}
     else:
@@ -112,8 +124,26 @@ def authorize(request):
             }
             return render(request, "devidp/authorize.html", context, status=400)
         answer = {"code": grants.authorization_code_issue(request=auth_request, account=account), **answer}
-    separator = "&" if "?" in auth_request.redirect_uri else "?"
-    return HttpResponseRedirect(f"{auth_request.redirect_uri}{separator}{urlencode(answer)}")
+    response = _back_to_client(auth_request.redirect_uri, answer)
+    if account is not None:
+        response.set_signed_cookie(
+            ACCOUNT_COOKIE, account.username, salt=ACCOUNT_COOKIE, max_age=ACCOUNT_COOKIE_SECONDS, httponly=True,
+            samesite="Lax", path="/idp/",
+        )  # fmt: skip
+    return response
+
+
+def _back_to_client(redirect_uri: str, answer: dict) -> HttpResponseRedirect:
+    separator = "&" if "?" in redirect_uri else "?"
+    return HttpResponseRedirect(f"{redirect_uri}{separator}{urlencode(answer)}")
+
+
+def _remembered_account(request) -> DevAccount | None:
+    """The account this browser chose last (a signed cookie of the provider's own), if it still exists."""
+    username = request.get_signed_cookie(
+        ACCOUNT_COOKIE, default="", salt=ACCOUNT_COOKIE, max_age=ACCOUNT_COOKIE_SECONDS
+    )
+    return _accounts().filter(username=username).first() if username else None
 
 
 def _client_credentials(request) -> tuple[str, str]:
@@ -242,7 +272,7 @@ def userinfo(request):
 @enabled_only
 @require_GET
 def logout(request):
-    """End session: nothing is kept server-side; go back to the client if it registered the URL."""
+    """End session: forget the browser's chosen account; go back to the client if it registered the URL."""
     target = request.GET.get("post_logout_redirect_uri", "")
     client_id = request.GET.get("client_id", "")
     hint = request.GET.get("id_token_hint", "")
@@ -257,5 +287,8 @@ def logout(request):
     if target and client is not None and target in client.post_logout_redirect_uris:
         state = request.GET.get("state", "")
         separator = "&" if "?" in target else "?"
-        return HttpResponseRedirect(target + (f"{separator}{urlencode({'state': state})}" if state else ""))
-    return render(request, "devidp/logged_out.html", {"target": target, "client": client})
+        response = HttpResponseRedirect(target + (f"{separator}{urlencode({'state': state})}" if state else ""))
+    else:
+        response = render(request, "devidp/logged_out.html", {"target": target, "client": client})
+    response.delete_cookie(ACCOUNT_COOKIE, path="/idp/")
+    return response

@@ -175,3 +175,43 @@ def test_the_token_endpoint_authenticates_a_confidential_client(flow):
     assert (wrong.status_code, wrong.json()["error"]) == (401, "invalid_client")
     assert no_secret["WWW-Authenticate"].startswith("Basic")
     assert basic.status_code == 200 and "id_token" in basic.json()
+
+
+def _approve(flow, browser, username="bob"):
+    params = flow.params()
+    page = browser.get("/idp/authorize", params)
+    return browser.post(
+        "/idp/authorize", {**params, "username": username, "action": "approve", "csrfmiddlewaretoken": csrf_of(page)}
+    )
+
+
+def test_prompt_none_without_an_earlier_choice_answers_login_required_and_issues_no_code(flow, browser):
+    answer = browser.get("/idp/authorize", flow.params(prompt="none"))
+
+    assert answer.status_code == 302
+    assert query_of(answer["Location"]) == {
+        "error": "login_required",
+        "error_description": "no account chosen in this browser",
+        "state": "st-1",
+    }
+    assert not AuthorizationCode.objects.exists()
+
+
+def test_prompt_none_after_an_approval_issues_a_code_for_the_same_account_silently(flow, browser):
+    _approve(flow, browser, "prodmgr")
+
+    answer = browser.get("/idp/authorize", flow.params(prompt="none"))
+
+    assert answer.status_code == 302
+    query = query_of(answer["Location"])
+    assert query["state"] == "st-1" and query["code"]
+    assert [code.account.username for code in AuthorizationCode.objects.order_by("id")] == ["prodmgr", "prodmgr"]
+
+
+def test_logging_out_of_the_provider_forgets_the_account_for_prompt_none(flow, browser):
+    _approve(flow, browser)
+    browser.get("/idp/logout")
+
+    answer = browser.get("/idp/authorize", flow.params(prompt="none"))
+
+    assert query_of(answer["Location"])["error"] == "login_required"

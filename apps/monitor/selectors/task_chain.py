@@ -116,22 +116,26 @@ def gantt_rows(tasks: list[dict], *, now: dt.datetime | None = None) -> list[dic
     return rows
 
 
-def task_flow(task: Task) -> dict:
-    """Input datasets -> task -> output datasets -> child tasks, with the datasets the children read.
+def task_flow(jeditaskid: int) -> dict | None:
+    """Input datasets -> task -> output datasets -> child tasks, with the datasets the children read;
+    ``None`` when the task does not exist.
 
     ``edges`` are ``{from, to}`` between node ids ``task:<id>`` and ``dataset:<name>``: a child task
     hangs off the output dataset it reads, or off the task itself when it reads none of them.
     """
+    task = Task.objects.filter(jeditaskid=jeditaskid).values("jeditaskid", "taskname", "status", "parent_tid").first()
+    if task is None:
+        return None
     datasets = list(
-        TaskDataset.objects.filter(task_id=task.jeditaskid)
+        TaskDataset.objects.filter(task_id=jeditaskid)
         .order_by("datasetid")
         .values("datasetid", "datasetname", "type", "status", "nfiles", "nfilesfinished", "nfilesfailed")
     )
     inputs = [row for row in datasets if row["type"] in INPUT_TYPES]
     outputs = [row for row in datasets if row["type"] in OUTPUT_TYPES]
     children = list(
-        Task.objects.filter(parent_tid=task.jeditaskid)
-        .exclude(jeditaskid=task.jeditaskid)
+        Task.objects.filter(parent_tid=jeditaskid)
+        .exclude(jeditaskid=jeditaskid)
         .order_by("jeditaskid")
         .values("jeditaskid", "taskname", "status")[:MAX_TASKS]
     )
@@ -145,15 +149,18 @@ def task_flow(task: Task) -> dict:
         found = name if name in output_names else bare.get(name.partition(":")[2] or name)
         if found:
             reads.setdefault(child_id, []).append(found)
-    me = f"task:{task.jeditaskid}"
+    me = f"task:{jeditaskid}"
     edges = [{"from": f"dataset:{row['datasetname']}", "to": me} for row in inputs]
     edges += [{"from": me, "to": f"dataset:{row['datasetname']}"} for row in outputs]
     for child in children:
         child["reads"] = sorted(set(reads.get(child["jeditaskid"], [])))
         sources = [f"dataset:{name}" for name in child["reads"]] or [me]
         edges += [{"from": source, "to": f"task:{child['jeditaskid']}"} for source in sources]
-    parent_id = task.parent_tid if task.parent_tid and task.parent_tid != task.jeditaskid else None
-    parent = Task.objects.filter(jeditaskid=parent_id).values("jeditaskid", "taskname", "status").first() if parent_id else None
+    parent_id = _parent_of(task)
+    parent = None
+    if parent_id is not None:
+        parent = Task.objects.filter(jeditaskid=parent_id).values("jeditaskid", "taskname", "status").first()
     if parent:
         edges.insert(0, {"from": f"task:{parent['jeditaskid']}", "to": me})
-    return {"parent": parent, "inputs": inputs, "outputs": outputs, "children": children, "edges": edges}
+    task.pop("parent_tid")
+    return {"task": task, "parent": parent, "inputs": inputs, "outputs": outputs, "children": children, "edges": edges}

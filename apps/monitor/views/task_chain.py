@@ -1,7 +1,6 @@
 """Task chain and data flow (monitor.md §1 "Task chain / flow"): ``/taskchain/?jeditaskid=``,
 ``/ganttTaskChain/?jeditaskid=`` and ``/taskflow/<jeditaskid>/``; thin views over selectors/task_chain.py."""
 
-from apps.jedi.models import Task
 from apps.monitor.plots import svg
 from apps.monitor.selectors import task_chain as selectors
 from apps.monitor.views.common import respond
@@ -88,10 +87,8 @@ def gantt_task_chain_page(request):
 
 @readable
 def task_flow_page(request, jeditaskid: int):
-    task = Task.objects.filter(jeditaskid=jeditaskid).first()
-    if task is None:
+    flow = selectors.task_flow(jeditaskid)
+    if flow is None:
         return not_found(request, f"task {jeditaskid} not found")
-    flow = selectors.task_flow(task)
-    me = {"jeditaskid": task.jeditaskid, "taskname": task.taskname, "status": task.status}
-    context = {"title": f"Data flow of task {jeditaskid}", "task": me, **flow}
-    return respond(request, "monitor/task_flow.html", context, json_data={"task": me, **flow})
+    context = {"title": f"Data flow of task {jeditaskid}", **flow}
+    return respond(request, "monitor/task_flow.html", context, json_data=flow)
