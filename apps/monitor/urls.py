@@ -8,13 +8,19 @@ from apps.monitor.views import (
     harvester,
     home,
     job_detail,
+    job_memory,
     jobs,
+    not_yet,
     sites,
+    task_chain,
     task_detail,
+    task_logs,
     task_profile,
     tasks,
+    work_queues,
 )
 from apps.monitor.views import errors as error_views
+from apps.monitor.views import files as file_views
 from apps.monitor.views import users as user_views
 
 app_name = "monitor"
@@ -72,4 +78,25 @@ urlpatterns = [
     path("users/", user_views.users_page, name="users"),
     path("user/<str:name>/", user_views.user_page, name="user"),
     path("userProfile/<str:name>/", user_views.user_profile_page, name="user-profile"),
+    # Engineer D2: files and datasets, task logs, task chain and flow, work queues, job memory
+    path("files/", file_views.files_page, name="files"),
+    path("file/", file_views.file_page, name="file"),
+    path("datasets/", file_views.datasets_page, name="datasets"),
+    path("dataset/", file_views.dataset_page, name="dataset"),
+    path("tasklogs/<int:jeditaskid>/", task_logs.task_logs_page, name="tasklogs"),
+    path("taskchain/", task_chain.task_chain_page, name="taskchain"),
+    path("ganttTaskChain/", task_chain.gantt_task_chain_page, name="gantt-task-chain"),
+    path("taskflow/<int:jeditaskid>/", task_chain.task_flow_page, name="taskflow"),
+    path("workQueues/", work_queues.work_queues_page, name="work-queues"),
+    path("prmonplots/<int:pandaid>/", job_memory.prmon_page, name="prmonplots"),
+    *(
+        path(
+            page,
+            not_yet.not_yet_available,
+            {"page": page, "kind": kind},
+            name=f"not-yet-{page.strip('/').replace('/', '-')}",
+        )
+        for kind, pages in (("idds", not_yet.IDDS_URLS), ("carousel", not_yet.CAROUSEL_URLS))
+        for page in pages
+    ),
 ]

@@ -10,7 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.jedi.models import JobRetryHistory
-from apps.jobs.models import FileType, JobFile, JobStatusLog
+from apps.jobs.models import FileType, JobFile, JobStatusLog, JobText
+from apps.jobs.services.pilot_updates import job_update_from_pilot
 from apps.jobs.states import JobStatus
 from apps.monitor.selectors import log_files
 from tests.factories import JobFactory, StorageEndpointFactory, job_with_files
@@ -244,3 +245,23 @@ def test_each_error_links_to_the_failed_jobs_with_that_code(client):
     for link in links:
         data = client.get(link.replace("&amp;", "&") + "&json").json()
         assert [row["pandaid"] for row in data["jobs"]] == [job.pandaid], link
+
+
+def test_the_job_page_shows_the_stdout_tail_a_debug_job_sent_with_its_heartbeat(client, db):
+    job = JobFactory(jobstatus=JobStatus.RUNNING, specialhandling="dm")
+    job_update_from_pilot(pandaid=job.pandaid, state="running", stdout="event 41 done\nevent 42 <done>\n")
+
+    data = client.get(f"/job/{job.pandaid}/?json").json()
+    html = client.get(f"/job/{job.pandaid}/").content.decode()
+
+    assert data["debug_stdout"] == "event 41 done\nevent 42 <done>\n"
+    assert JobText.objects.filter(job=job, kind=JobText.Kind.STDOUT).exists()
+    assert "event 42 &lt;done&gt;" in html
+    assert f'href="/prmonplots/{job.pandaid}/"' in html
+
+
+def test_the_job_page_of_a_job_without_stdout_has_no_debug_section(client, db):
+    job = JobFactory(jobstatus=JobStatus.RUNNING)
+
+    assert client.get(f"/job/{job.pandaid}/?json").json()["debug_stdout"] == ""
+    assert 'data-testid="debug-stdout"' not in client.get(f"/job/{job.pandaid}/").content.decode()

@@ -134,3 +134,29 @@ def test_nice_ticks_are_round_and_cover_the_data():
     assert svg.nice_ticks(0, 100) == [0, 20, 40, 60, 80, 100]
     ticks = svg.nice_ticks(-3, 3)
     assert ticks[0] <= -3 and ticks[-1] >= 3
+
+
+def test_a_gantt_chart_draws_one_span_per_row_in_order_with_its_state_and_times():
+    start = dt.datetime(2025, 6, 1, 12, 0)
+    rows = [
+        ("701", start, start + dt.timedelta(hours=2), "done"),
+        ("· 702 <simul>", start + dt.timedelta(hours=2), start + dt.timedelta(hours=5), "running"),
+    ]
+
+    root = parse(svg.gantt(rows, title="Chain"))
+
+    spans = [el for el in root.iter(f"{NS}rect") if el.get("class") == "span"]
+    assert len(spans) == 2
+    assert float(spans[0].get("y")) < float(spans[1].get("y"))
+    assert float(spans[0].get("x")) < float(spans[1].get("x"))
+    assert spans[0].get("fill") == svg.STATE_COLOURS["done"]
+    assert "· 702 <simul>: running, 2025-06-01 14:00 to 2025-06-01 17:00" in tooltips(root)
+
+
+def test_a_gantt_chart_grows_with_its_rows_and_says_so_when_empty():
+    start = dt.datetime(2025, 6, 1)
+    few = parse(svg.gantt([("a", start, start, "done")], title="t"))
+    many = parse(svg.gantt([(str(n), start, start + dt.timedelta(hours=n), "done") for n in range(30)], title="t"))
+
+    assert float(many.get("viewBox").split()[3]) > float(few.get("viewBox").split()[3])
+    assert svg.EMPTY_MESSAGE in str(svg.gantt([], title="t"))

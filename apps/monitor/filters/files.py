@@ -20,6 +20,8 @@ FILE_FILTERS = Registry(
     fields={
         **model_fields(JobFile, facets=FILE_FACETS, exclude=("modificationtime",)),
         "pandaid": FilterField("pandaid", "job_id", INT, NUMBER_OPERATORS),
+        # Through the job: the jobs table is indexed by task, the files table only by job and LFN.
+        "jeditaskid": FilterField("jeditaskid", "job__jeditaskid", INT, NUMBER_OPERATORS),
     },
     window_field=None,
     default_limit=1_000,
@@ -27,8 +29,9 @@ FILE_FILTERS = Registry(
     sort_options={option.name: option for option in (SortOption("lfn", ("lfn", "row_id")),)},
     default_sort="lfn-ascending",
 )
-# A lookup must name files by one of these; a bare status or type would read the whole files table.
-FILE_SELECTING_KEYS = ("lfn", "guid", "dataset", "scope", "jeditaskid", "datasetid", "pandaid", "fileid")
+# A lookup must name files by one of these; a bare status, type or scope would read the whole files table.
+# lfn, pandaid and jeditaskid use indexes; guid, dataset, datasetid and fileid read the files table.
+FILE_SELECTING_KEYS = ("lfn", "pandaid", "jeditaskid", "guid", "dataset", "datasetid", "fileid")
 
 DATASET_FACETS = ("type", "status")
 DATASET_FILTERS = Registry(

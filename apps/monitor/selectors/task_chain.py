@@ -1,4 +1,6 @@
-"""Reads of the task chain pages (monitor.md §1 "Task chain / flow"): ``/taskchain/``, ``/ganttTaskChain/``, ``/taskflow/``.
+"""Reads of the task chain pages (monitor.md §1 "Task chain / flow").
+
+``/taskchain/``, ``/ganttTaskChain/`` and ``/taskflow/<jeditaskid>/``.
 
 A chain is the tree of tasks linked by ``parent_tid`` (a task's parent; upstream sets it to the task's
 own id when it has none, which is not a link). The chain is read from its root: one query per level
@@ -54,6 +56,7 @@ def task_chain(jeditaskid: int) -> dict | None:
         root = parent
     truncated = False
     level = [root["jeditaskid"]]
+    walked = set(level)  # tasks reached going down (the upward walk's tasks are reached again here)
     for _ in range(MAX_DEPTH):
         children = list(
             Task.objects.filter(parent_tid__in=level)
@@ -61,11 +64,12 @@ def task_chain(jeditaskid: int) -> dict | None:
             .order_by("jeditaskid")
             .values(*CHAIN_FIELDS)[: MAX_TASKS + 1]
         )
-        fresh = [child for child in children if child["jeditaskid"] not in rows]
-        if len(rows) + len(fresh) > MAX_TASKS:
-            fresh = fresh[: MAX_TASKS - len(rows)]
+        fresh = [child for child in children if child["jeditaskid"] not in walked]
+        if len(walked) + len(fresh) > MAX_TASKS:
+            fresh = fresh[: MAX_TASKS - len(walked)]
             truncated = True
         rows.update({child["jeditaskid"]: child for child in fresh})
+        walked.update(child["jeditaskid"] for child in fresh)
         level = [child["jeditaskid"] for child in fresh]
         if not level or truncated:
             break

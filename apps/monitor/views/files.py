@@ -45,7 +45,7 @@ def files_page(request):
     except FilterError as exc:
         return bad_request(request, str(exc))
     job_files = file_selectors.job_files_matching(selection)
-    counts = facet_counts(job_files, [key for key in FILE_FILTERS.facet_fields()], by_count=True)
+    counts = facet_counts(job_files, FILE_FILTERS.facet_fields(), by_count=True)
     rows = file_selectors.job_files_listed(job_files, limit=min(selection.limit, selection.display_limit))
     catalogue = []
     if keys <= CATALOGUE_FILE_KEYS:
@@ -112,7 +112,9 @@ def file_page(request):
     replicas = file_selectors.file_replicas(entries)
     datasets = file_selectors.file_datasets(entries)
     for row in datasets:
-        row["href"] = "/dataset/?" + urlencode({"datasetname": f"{row['dataset__scope']}:{row['dataset__name']}"})
+        row["href"] = "/dataset/?" + urlencode(
+            {"datasetname": f"{row['dataset__scope']}:{row['dataset__name']}"}, safe=":"
+        )
     records = file_selectors.file_task_records(lfn, task_ids)
     echo = {"lfn": lfn, **({"scope": scope} if scope else {})}
     warnings = []
@@ -161,9 +163,9 @@ def datasets_page(request):
     else:
         selection.warnings.append("The DDM catalogue is searched only by datasetname: the other keys are JEDI's.")
     for row in rows:
-        row["href"] = "/dataset/?" + urlencode({"datasetname": row["datasetname"]})
+        row["href"] = "/dataset/?" + urlencode({"datasetname": row["datasetname"]}, safe=":")
     for row in catalogue:
-        row["href"] = "/dataset/?" + urlencode({"datasetname": f"{row['scope']}:{row['name']}"})
+        row["href"] = "/dataset/?" + urlencode({"datasetname": f"{row['scope']}:{row['name']}"}, safe=":")
     context = {
         "title": "Datasets",
         "selection_echo": selection.echo_text,

@@ -98,4 +98,43 @@ HELP_SECTIONS = [
         "url": "/resourcetypes/",
         "text": "Resource types with their core and memory bounds and active jobs.",
     },
+    {
+        "view": "Files",
+        "url": "/files/",
+        "text": "Job files (input, output, log of every job attempt) and DDM catalogue files by lfn (* allowed), "
+        "scope, guid, dataset, jeditaskid or pandaid, with type, status and scope facets; /file/?lfn=&scope= "
+        "shows one file's replicas, datasets, the jobs that read or wrote it and JEDI's records of it.",
+    },
+    {
+        "view": "Datasets",
+        "url": "/datasets/",
+        "text": "Task datasets (by datasetname with *, jeditaskid, type, status) and catalogue datasets by name; "
+        "/dataset/?datasetname=scope:name shows a dataset's state, files with replica counts, rules, containers "
+        "and the tasks that read or write it.",
+    },
+    {
+        "view": "Task logs",
+        "url": "/tasklogs/<jeditaskid>/",
+        "text": "A task's status changes with their reasons (the JEDI agents' messages), the commands sent to it "
+        "with their answers, in one timeline, and its last message (errordialog).",
+    },
+    {
+        "view": "Task chain",
+        "url": "/taskchain/?jeditaskid=<id>",
+        "text": "The tree of tasks linked by their parent task, from the root, whichever task of it is named; "
+        "/ganttTaskChain/?jeditaskid= draws it on a time axis; /taskflow/<jeditaskid>/ shows input datasets, "
+        "the task, its outputs and the child tasks reading them.",
+    },
+    {
+        "view": "Work queues",
+        "url": "/workQueues/",
+        "text": "The global-share leaves, which take the role of JEDI's work queues here: their matching rules, "
+        "targets, throttling caps, active tasks, queued and running jobs.",
+    },
+    {
+        "view": "Job memory",
+        "url": "/prmonplots/<pandaid>/",
+        "text": "A job's maximum and average RSS, PSS, VMEM and swap and its I/O as its pilot reported them; "
+        "only these summaries are stored, no time series.",
+    },
 ]

@@ -60,6 +60,8 @@ def job_page(request, pandaid: int, batchid: str | None = None):
         "dsfiles": dsfiles,
         "jobparameters": texts["jobparameters"],
         "metadata": texts["metadata"],
+        # The payload stdout tail the pilot sends with heartbeats of debug-mode jobs (monitor.md §6).
+        "debug_stdout": texts["stdout"],
         "errors": errors,
         "statuslog": status_log,
         "relationships": relationships,
