@@ -107,6 +107,8 @@ class Task(models.Model):
             models.Index(fields=["username", "status"], name="tasks_user_status_idx"),
             models.Index(fields=["taskname"], name="tasks_name_idx"),
             models.Index(fields=["modificationtime"], name="tasks_modtime_idx"),
+            # Task chains (the monitor's /taskchain/ and /taskflow/ follow parents to children).
+            models.Index(fields=["parent_tid"], name="tasks_parent_idx"),
         ]
 
     def __str__(self) -> str:
@@ -190,7 +192,12 @@ class TaskDataset(models.Model):
 
     class Meta:
         db_table = "jedi_datasets"
-        indexes = [models.Index(fields=["task", "type"], name="datasets_task_type_idx")]
+        indexes = [
+            models.Index(fields=["task", "type"], name="datasets_task_type_idx"),
+            # The monitor's dataset lookups by name (/datasets/, /dataset/).
+            models.Index(fields=["datasetname"], name="datasets_name_idx"),
+            models.Index(fields=["containername"], name="datasets_container_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type}:{self.datasetname}"
