@@ -11,6 +11,26 @@ def pytest_configure(config):
 
     app.conf.task_always_eager = True
     app.conf.task_eager_propagates = True
+    _sqlite_test_database_in_a_file()
+
+
+def _sqlite_test_database_in_a_file() -> None:
+    """On SQLite, the test database is a file of this test process, not Django's default in-memory one.
+
+    With an in-memory database Django hands the live server's thread the test thread's own connection,
+    so a test that runs an agent while the server answers a pilot uses one SQLite connection from two
+    threads at once ("cannot start a transaction within a transaction"). With a file each thread has
+    its own connection and SQLite's locking serialises them, as in the embedded default's deployment.
+    Django deletes the file when the run ends.
+    """
+    import tempfile
+
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        name = os.path.join(tempfile.gettempdir(), f"panda-test-{os.getpid()}.sqlite3")
+        database.setdefault("TEST", {})["NAME"] = name
 
 
 def _forget_process_caches() -> None:
