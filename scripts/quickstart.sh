@@ -19,6 +19,9 @@ py=.venv/bin/python
 export PYTHONUNBUFFERED=1
 # No nginx in front here: let Django serve the collected static files (the admin's CSS).
 export PANDA_SERVE_STATIC=${PANDA_SERVE_STATIC:-true}
+# The development provider's account siteadmin (group atlas/admin) may use the Django admin.
+export PANDA_ADMIN_GROUPS=${PANDA_ADMIN_GROUPS:-atlas/admin}
+export PANDA_SUPERUSER_GROUPS=${PANDA_SUPERUSER_GROUPS:-atlas/admin}
 # The Adder finalises the jobs the pilots report; every 20 s (not 240) so demo jobs finish promptly.
 export PANDA_BEAT_RUN_ADDER=${PANDA_BEAT_RUN_ADDER:-20}
 # Identity: the development OIDC provider under $url/idp (never in production). Harvester and its pilots
@@ -123,8 +126,10 @@ for _ in $(seq 1 150); do
       $url/server/panda/isAlive                     legacy API liveness
       $url/api/v1/system/is_alive                   v1 API liveness
       $url/cache/schedconfig/DEMO_QUEUE.all.json    queue document for pilots
-      $url/admin/                                   admin (create a login: $py manage.py createsuperuser)
-      $url/idp/.well-known/openid-configuration     development identity provider (accounts alice, bob, prodmgr)
+      $url/                                         the monitor: tasks, jobs, errors, queues ("Log in" as alice,
+                                                    bob or prodmgr through the development identity provider)
+      $url/admin/                                   admin for site administrators (log in as siteadmin)
+      $url/idp/.well-known/openid-configuration     development identity provider (alice, bob, prodmgr, siteadmin)
     Harvester's token (robot, production role): $token_file
     Fetch a job:  curl -H "Authorization: Bearer \$(cat $token_file)" -H "Origin: atlas.production" \\
                     -d siteName=DEMO_QUEUE $url/server/panda/getJob
@@ -139,7 +144,7 @@ for _ in $(seq 1 150); do
     and counts the demo tasks and jobs by status. Watch one task (<id> = a jediTaskID from those lines):
       curl -H "Authorization: Bearer \$(cat $token_file)" -H "Origin: atlas.production" "$url/api/v1/task/get_status?task_id=<id>"
       curl -H "Authorization: Bearer \$(cat $token_file)" -H "Origin: atlas.production" "$url/api/v1/task/get_details?task_id=<id>&include_status=true"
-      $url/admin/jedi/task/                          the tasks in the admin (log in first, see above)
+      $url/tasks/                                    the tasks in the monitor; click one for its jobs, plots and logs
     Press Ctrl-C to stop (or: kill $$).
 
 EOT

@@ -2,7 +2,11 @@
 -- job of the hot queue (FOR UPDATE SKIP LOCKED, ordered by currentpriority DESC, pandaid), move it
 -- to sent, write its status-log row and return it with its parameters (one statement, the shape of
 -- apps/jobs/services/dispatch.py), then read its files. Variables: site, node_max.
+-- Under SKIP LOCKED a claim can find nothing (its candidate was taken by another session meanwhile);
+-- \aset then sets nothing (\gset would abort the client and shrink the ceiling's concurrency), and
+-- the files query reads PandaID 0, which has none.
 \set node random(1, :node_max)
+\set pandaid 0
 BEGIN;
 WITH candidates AS (
     SELECT pandaid FROM jobs
@@ -25,6 +29,6 @@ WITH candidates AS (
     SELECT pandaid, now(), 'activated', 'sent', computingsite, prodsourcelabel, 'getJob' FROM claimed
 )
 SELECT claimed.*, jobparamstable.jobparameters
-FROM claimed LEFT JOIN jobparamstable ON jobparamstable.pandaid = claimed.pandaid \gset
+FROM claimed LEFT JOIN jobparamstable ON jobparamstable.pandaid = claimed.pandaid \aset
 SELECT * FROM filestable4 WHERE pandaid = :pandaid ORDER BY row_id;
 END;

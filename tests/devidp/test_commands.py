@@ -28,11 +28,16 @@ def state():
 def test_setup_creates_the_demo_accounts_clients_secrets_and_the_atlas_record(db, idp_settings):
     out = run("devidp_setup")
 
-    assert "accounts created: alice, bob, prodmgr" in out
+    assert "accounts created: alice, bob, prodmgr, siteadmin" in out
     assert f"signing key: {signing_key().kid}" in out
     assert stat.S_IMODE(idp_settings.PANDA_DEVIDP_KEY_FILE.stat().st_mode) == 0o600
     groups = dict(DevAccount.objects.values_list("username", "groups"))
-    assert groups == {"alice": ["atlas"], "bob": ["atlas"], "prodmgr": ["atlas", "atlas/production"]}
+    assert groups == {
+        "alice": ["atlas"],
+        "bob": ["atlas"],
+        "prodmgr": ["atlas", "atlas/production"],
+        "siteadmin": ["atlas", "atlas/admin"],
+    }
     clients = {c.client_id: c for c in DevClient.objects.all()}
     assert clients["panda-client"].is_public
     assert set(clients["panda-client"].grant_types) == {"urn:ietf:params:oauth:grant-type:device_code",

@@ -27,6 +27,8 @@ DEMO_ACCOUNTS = (
     ("alice", "Alice Atlas", ["atlas"]),
     ("bob", "Bob Atlas", ["atlas"]),
     ("prodmgr", "Production Manager", ["atlas", "atlas/production"]),
+    # The quick start makes the group atlas/admin staff and superuser of the Django admin.
+    ("siteadmin", "Site Admin", ["atlas", "atlas/admin"]),
 )
 CLI_CLIENT = "panda-client"
 MONITOR_CLIENT = "panda-monitor"
