@@ -11,7 +11,8 @@ What one run does (docs/performance.md explains the choices):
    spread over the queues and running jobs on the heartbeat queue. Every job has 3 inputs, 2 outputs,
    a log and ~1 kB of parameters; rows are generated inside PostgreSQL (``INSERT ... SELECT
    generate_series``), then ANALYZEd.
-2. Starts ``gunicorn pandaweb.wsgi`` (sync workers) on a free port of 127.0.0.1 with DEBUG off.
+2. Starts ``gunicorn pandaweb.wsgi`` (sync workers; ``--server granian``: granian's WSGI interface) on a free
+   port of 127.0.0.1 with DEBUG off.
 3. For each concurrency C (1, 8, 32), each step on freshly reset data (a new activated pool in the
    hot queue, zeroed heartbeat counters, VACUUM ANALYZE, CHECKPOINT):
    * ``ceiling getJob``: pgbench runs claim.sql (claim with FOR UPDATE SKIP LOCKED, status-log row,
@@ -28,7 +29,7 @@ What one run does (docs/performance.md explains the choices):
    PandaID twice (exit status 1 otherwise), prints the table and the SQL statements one call issues
    (captured in-process), and writes the figures into docs/performance.md (not with --quick).
 
-Options: --concurrency 1,8,32  --duration S  --warmup S  --workers N  --sweep-workers 2,3,4,6  --profile
+Options: --server gunicorn|granian  --concurrency 1,8,32  --duration S  --warmup S  --workers N  --sweep-workers 2,3,4,6  --profile
 (py-spy on one gunicorn worker during getJob at C=8)  --no-doc  --keep-database.
 """
 
@@ -88,7 +89,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--duration", type=float, help="measured seconds per step")
     parser.add_argument("--warmup", type=float, help="seconds of load before the window opens")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn", help="the HTTP front")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--worker-class", default="sync")
     parser.add_argument("--heartbeats", type=int, default=2, help="running heartbeats per job in the pilot cycle")
     parser.add_argument("--sweep-workers", default="", help="e.g. 2,3,4,6: getJob at C=8 per worker count, then exit")
@@ -297,17 +299,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def server_label(args: argparse.Namespace) -> str:
+    if args.server == "granian":
+        return f"granian {args.workers} WSGI workers (1 blocking thread each)"
+    return f"gunicorn {args.workers} {args.worker_class} workers"
+
+
+def server_command(kind: str, port: int, workers: int, worker_class: str, log: Path) -> list[str]:
+    """The command line of the HTTP front: gunicorn (sync workers) or granian (Rust HTTP, WSGI interface)."""
+    if kind == "granian":
+        # One blocking thread per worker: Django's per-thread connections and the sync model of gunicorn.
+        return [str(VENV_BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(workers), "--blocking-threads", "1", "--http", "1", "--no-ws", "--backlog", "2048",
+                "--log-level", "warning", "pandaweb.wsgi:application"]  # fmt: skip
+    return [str(VENV_BIN / "gunicorn"), "pandaweb.wsgi:application", "--bind", f"127.0.0.1:{port}",
+            "--workers", str(workers), "--worker-class", worker_class, "--backlog", "2048", "--timeout", "120",
+            "--log-level", "warning", "--error-logfile", str(log)]  # fmt: skip
+
+
 class Server:
-    def __init__(self, *, url: str, workers: int, worker_class: str):
+    def __init__(self, *, url: str, workers: int, worker_class: str, kind: str = "gunicorn"):
+        self.kind = kind
         self.port = free_port()
-        self.log = ARTIFACTS / "gunicorn.log"
+        self.log = ARTIFACTS / f"{kind}.log"
         env = {**os.environ, "DATABASE_URL": url, "DEBUG": "false", "LOG_LEVEL": "WARNING"}
-        self.process = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "pandaweb.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", str(workers), "--worker-class", worker_class, "--backlog", "2048", "--timeout", "120",
-             "--log-level", "warning", "--error-logfile", str(self.log)],
-            cwd=BASE, env=env, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                server_command(kind, self.port, workers, worker_class, self.log),
+                cwd=BASE, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            )  # fmt: skip
         self.pid = self.process.pid
         deadline = time.monotonic() + 60
         while True:
@@ -319,7 +339,7 @@ class Server:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"gunicorn did not start; see {self.log}")
+                raise RuntimeError(f"{kind} did not start; see {self.log}")
             time.sleep(0.2)
         # Workers fork lazily after the master answers; wait until all exist.
         while len(children(self.pid)) < workers and time.monotonic() < deadline:
@@ -727,7 +747,7 @@ def figures_table(steps: list[Step], heartbeats: int) -> list[str]:
 
 def cpu_table(steps: list[Step]) -> list[str]:
     lines = [
-        "| C | step | rate /s | gunicorn cores | PostgreSQL cores | load generator cores | other (not ours) |",
+        "| C | step | rate /s | server cores | PostgreSQL cores | load generator cores | other (not ours) |",
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for s in steps:
@@ -770,7 +790,7 @@ def doc_block(
     command = " ".join([".venv/bin/python bench/dispatch/run.py", *sys.argv[1:]])
     out = [
         DOC_START,
-        f"Run of {started} UTC: `{command}` — gunicorn {args.workers} {args.worker_class} workers, "
+        f"Run of {started} UTC: `{command}` — {server_label(args)}, "
         f"{args.warmup:g} s warm-up + {args.duration:g} s measured per step.",
         "",
         f"Machine: {info['nproc']} cores ({info['cpu']}), {info['memory']} RAM, Python {info['python']}, "
@@ -819,7 +839,7 @@ def sweep(bench: Bench, args, url: str, counts: list[int]) -> None:
     print("worker sweep: getJob at C=8")
     for workers in counts:
         bench.server.stop()
-        bench.server = Server(url=url, workers=workers, worker_class=args.worker_class)
+        bench.server = Server(url=url, workers=workers, worker_class=args.worker_class, kind=args.server)
         step = bench.step_getjob(8)
         print(f"  workers={workers}: ", end="")
         report_step(step)
@@ -886,8 +906,8 @@ def main(argv: list[str]) -> int:
     issuer = BenchIssuer()
     try:
         token, background = load(args, issuer)
-        server = Server(url=args.database_url, workers=args.workers, worker_class=args.worker_class)
-        print(f"gunicorn pid {server.pid} on 127.0.0.1:{server.port}, {args.workers} {args.worker_class} workers")
+        server = Server(url=args.database_url, workers=args.workers, worker_class=args.worker_class, kind=args.server)
+        print(f"{server.kind} pid {server.pid} on 127.0.0.1:{server.port}, {server_label(args)}")
         bench = Bench(args, token, background, server)
         if args.sweep_workers:
             sweep(bench, args, args.database_url, [int(n) for n in args.sweep_workers.split(",")])
@@ -904,7 +924,7 @@ def main(argv: list[str]) -> int:
     finally:
         if bench is not None:
             bench.server.stop()
-            print(f"gunicorn {bench.server.pid} stopped")
+            print(f"{bench.server.kind} {bench.server.pid} stopped")
         issuer.stop()
         if not args.keep_database:
             from django.db import connections

@@ -56,6 +56,14 @@ class Selection:
         """One line: ``key=value`` pairs in the echo's order, comma separated."""
         return ", ".join(f"{key}={value}" for key, value in self.echo.items())
 
+    def outputs(self, allowed: tuple[str, ...]) -> list[str]:
+        """The parts ``outputs=`` asks for (default: all of ``allowed``); FilterError for an unknown one."""
+        outputs = self.extra.get("outputs") or list(allowed)
+        unknown = [name for name in outputs if name not in allowed]
+        if unknown:
+            raise FilterError(f"outputs: unknown {', '.join(unknown)}; one of {', '.join(allowed)}")
+        return outputs
+
     def filter(self, queryset: QuerySet) -> QuerySet:
         """The matching rows, unordered (for counts and facets)."""
         for condition in self.extra.get("conditions", ()):

@@ -55,10 +55,7 @@ def jobs_list(request: HttpRequest, a: str | None = None, b: str | None = None):
         lowered = {key.lower(): value for key, value in params.items()}
         defaults = {"mode": "nodrop"} if task_is_event_service(lowered) else None
         selection = parse_selection(params, JOB_FILTERS, view="jobs", defaults=defaults)
-        outputs = selection.extra.get("outputs") or list(OUTPUTS)
-        unknown = [name for name in outputs if name not in OUTPUTS]
-        if unknown:
-            raise FilterError(f"outputs: unknown {', '.join(unknown)}; one of {', '.join(OUTPUTS)}")
+        outputs = selection.outputs(OUTPUTS)
     except FilterError as exc:
         return bad_request(request, str(exc))
     if wants_json(request):

@@ -20,10 +20,7 @@ def tasks_list(request: HttpRequest):
         return refused
     try:
         selection = parse_selection(request.GET, TASK_FILTERS, view="tasks")
-        outputs = selection.extra.get("outputs") or list(OUTPUTS)
-        unknown = [name for name in outputs if name not in OUTPUTS]
-        if unknown:
-            raise FilterError(f"outputs: unknown {', '.join(unknown)}; one of {', '.join(OUTPUTS)}")
+        outputs = selection.outputs(OUTPUTS)
     except FilterError as exc:
         return bad_request(request, str(exc))
     if wants_json(request):
