@@ -56,6 +56,15 @@ class Selection:
         """One line: ``key=value`` pairs in the echo's order, comma separated."""
         return ", ".join(f"{key}={value}" for key, value in self.echo.items())
 
+    def window_q(self, field: str = "modificationtime") -> Q:
+        """The selection's time window on ``field`` of another table (error rows, a user's tasks)."""
+        q = Q()
+        if self.date_from is not None:
+            q &= Q(**{f"{field}__gte": self.date_from})
+        if self.date_to is not None:
+            q &= Q(**{f"{field}__lte": self.date_to})
+        return q
+
     def outputs(self, allowed: tuple[str, ...]) -> list[str]:
         """The parts ``outputs=`` asks for (default: all of ``allowed``); FilterError for an unknown one."""
         outputs = self.extra.get("outputs") or list(allowed)

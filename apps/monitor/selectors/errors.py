@@ -78,15 +78,6 @@ def _hour_q(q: Q) -> Q:
     return rewritten
 
 
-def _window_q(selection: Selection) -> Q:
-    q = Q()
-    if selection.date_from is not None:
-        q &= Q(modificationtime__gte=selection.date_from)
-    if selection.date_to is not None:
-        q &= Q(modificationtime__lte=selection.date_to)
-    return q
-
-
 def selected_jobs(selection: Selection) -> QuerySet:
     """The jobs of the selection (filters, window, drop mode), unordered."""
     return selection.filter(Job.objects.all()).order_by()
@@ -94,7 +85,7 @@ def selected_jobs(selection: Selection) -> QuerySet:
 
 def selected_errors(selection: Selection) -> QuerySet:
     """The JobError rows of the selection's failed jobs."""
-    errors = JobError.objects.filter(_window_q(selection))
+    errors = JobError.objects.filter(selection.window_q())
     if filters_only_on(selection, DIRECT_FIELDS):
         return errors.filter(selection.q)
     return errors.filter(job_id__in=selected_jobs(selection).values("pandaid"))

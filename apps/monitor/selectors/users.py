@@ -31,15 +31,6 @@ JOB_COLUMNS = ("pandaid", "jobstatus", "computingsite", "jeditaskid", "attemptnr
 TASK_COLUMNS = ("jeditaskid", "taskname", "status", "prodsourcelabel", "creationdate", "modificationtime")
 
 
-def _task_window(selection: Selection) -> Q:
-    q = Q()
-    if selection.date_from is not None:
-        q &= Q(modificationtime__gte=selection.date_from)
-    if selection.date_to is not None:
-        q &= Q(modificationtime__lte=selection.date_to)
-    return q
-
-
 def _job_counts() -> dict:
     return {
         "njobs": Count("pandaid"),
@@ -69,7 +60,7 @@ def users_active(selection: Selection, *, limit: int) -> list[dict]:
         }
         for row in rows
     }
-    tasks = Task.objects.filter(_task_window(selection))
+    tasks = Task.objects.filter(selection.window_q())
     if not filters_only_on(selection, frozenset({"modificationtime"})):
         tasks = tasks.filter(username__in=list(users))
     task_rows = (
@@ -94,7 +85,7 @@ def users_active(selection: Selection, *, limit: int) -> list[dict]:
 def user_tasks(name: str, selection: Selection, *, limit: int) -> list[dict]:
     """The user's tasks modified in the window, newest first, each with its jobs per state and % done."""
     tasks = list(
-        Task.objects.filter(_task_window(selection), username=name)
+        Task.objects.filter(selection.window_q(), username=name)
         .order_by("-modificationtime")
         .values(*TASK_COLUMNS)[:limit]
     )
