@@ -17,12 +17,14 @@ sum of the column over the jobs counts the updates the database applied (run.py 
 Runs until stdin closes; each client then finishes the request it has in flight. Prints one JSON
 line of statistics and writes the PandaIDs it received to ``--ids``, one per line.
 
-With ``--half-close`` (for gunicorn's sync workers, which serve one request per connection) the
-client sends its FIN right after the request, so the worker's wait for the client's FIN after the
-answer (gunicorn's close_graceful) does not depend on when this process gets a CPU.
+With ``--connection-close`` (for servers that keep connections open, such as granian) every request
+says ``Connection: close`` and the client closes after the answer: one TCP connection per call, as
+pilot 3.11's urllib does. With ``--half-close`` (for gunicorn's sync workers, which serve one request
+per connection) the client sends its FIN right after the request, so the worker's wait for the
+client's FIN after the answer (gunicorn's close_graceful) does not depend on when this process gets a CPU.
 
 Usage: pilots.py --port P --token T --mode getjob|heartbeat|cycle --concurrency C --site Q
-                 [--running LO-HI] [--heartbeats N] [--half-close] --ids FILE
+                 [--running LO-HI] [--heartbeats N] [--half-close | --connection-close] --ids FILE
 """
 
 import argparse
@@ -106,10 +108,11 @@ class _Connection(asyncio.Protocol):
 class Http:
     """One client's connection; reconnects when the server closes (gunicorn's sync workers always do)."""
 
-    def __init__(self, host: str, port: int, headers: bytes, half_close: bool):
+    def __init__(self, host: str, port: int, headers: bytes, half_close: bool, close_each: bool = False):
         self.host, self.port = host, port
         self.prefix = headers
         self.half_close = half_close
+        self.close_each = close_each
         self.connection: _Connection | None = None
 
     async def post(self, path: bytes, body: bytes) -> tuple[int, bytes]:
@@ -130,7 +133,7 @@ class Http:
         except BaseException:
             self.close()
             raise
-        if close:
+        if close or self.close_each:
             self.close()
         return status, payload
 
@@ -171,12 +174,13 @@ class Pilots:
         self.headers = (
             f"Host: {args.host}:{args.port}\r\nUser-Agent: Pilot/3.11.2 (Python 3.11; Linux x86_64)\r\n"
             f"Content-Type: application/json\r\nAuthorization: Bearer {args.token}\r\nOrigin: atlas.production\r\n"
+            + ("Connection: close\r\n" if args.connection_close else "")
         ).encode()
         self.site = args.site
         self.templates: dict[tuple[int, str], tuple[bytes, bytes, bytes]] = {}
 
     def http(self) -> Http:
-        return Http(self.args.host, self.args.port, self.headers, self.args.half_close)
+        return Http(self.args.host, self.args.port, self.headers, self.args.half_close, self.args.connection_close)
 
     def getjob_body(self, client: int) -> bytes:
         params = {
@@ -324,6 +328,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ids", required=True)
     parser.add_argument(
         "--half-close", action="store_true", help="send FIN with each request (one request per connection)"
+    )
+    parser.add_argument(
+        "--connection-close",
+        action="store_true",
+        help="send 'Connection: close' and close after each answer (one request per connection, as urllib does)",
     )
     return parser.parse_args(argv)
 

@@ -29,8 +29,9 @@ What one run does (docs/performance.md explains the choices):
    PandaID twice (exit status 1 otherwise), prints the table and the SQL statements one call issues
    (captured in-process), and writes the figures into docs/performance.md (not with --quick).
 
-Options: --server gunicorn|granian  --concurrency 1,8,32  --duration S  --warmup S  --workers N  --sweep-workers 2,3,4,6  --profile
-(py-spy on one gunicorn worker during getJob at C=8)  --no-doc  --keep-database.
+Options: --server gunicorn|granian  --concurrency 1,8,32  --duration S  --warmup S  --workers N
+--sweep-workers 2,3,4,6  --compare-servers ROUNDS (alternate gunicorn and granian on the same data)
+--profile (py-spy on one gunicorn worker during getJob at C=8)  --no-doc  --keep-database.
 """
 
 import argparse
@@ -93,6 +94,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--worker-class", default="sync")
     parser.add_argument("--heartbeats", type=int, default=2, help="running heartbeats per job in the pilot cycle")
+    parser.add_argument(
+        "--compare-servers", type=int, default=0, metavar="ROUNDS",
+        help="alternate gunicorn and granian for ROUNDS rounds (ceilings, getJob, heartbeat per C), then exit",
+    )  # fmt: skip
     parser.add_argument("--sweep-workers", default="", help="e.g. 2,3,4,6: getJob at C=8 per worker count, then exit")
     parser.add_argument("--profile", action="store_true", help="py-spy one gunicorn worker during getJob at C=8")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/performance.md")
@@ -470,7 +475,9 @@ class Bench:
         ]  # fmt: skip
         if running:
             command += ["--running", f"{running[0]}-{running[1]}"]
-        if self.args.worker_class == "sync":
+        if self.server.kind == "granian":
+            command.append("--connection-close")
+        elif self.args.worker_class == "sync":
             command.append("--half-close")
         return command
 
@@ -845,6 +852,23 @@ def sweep(bench: Bench, args, url: str, counts: list[int]) -> None:
         report_step(step)
 
 
+def compare_servers(bench: Bench, args, url: str, rounds: int) -> None:
+    """Back-to-back rounds, gunicorn then granian, on the same data: each C's ceilings and HTTP steps."""
+    print(f"server comparison: {rounds} rounds, C={','.join(map(str, args.concurrency))}")
+    for round_ in range(1, rounds + 1):
+        for kind in ("gunicorn", "granian"):
+            bench.server.stop()
+            bench.server = Server(url=url, workers=args.workers, worker_class=args.worker_class, kind=kind)
+            print(f"round {round_} {kind} (load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])})")
+            for concurrency in args.concurrency:
+                for method in (bench.step_ceiling_getjob, bench.step_getjob, bench.step_ceiling_heartbeat,
+                               bench.step_heartbeat):  # fmt: skip
+                    step = method(concurrency)
+                    print(f"  {kind:8} ", end="")
+                    report_step(step)
+                    bench.steps.append(step)
+
+
 def load(args: argparse.Namespace, issuer) -> tuple[str, object]:
     """Create, migrate and fill the database; returns the production token and the background pools."""
     t0 = time.monotonic()
@@ -866,6 +890,19 @@ def load(args: argparse.Namespace, issuer) -> tuple[str, object]:
     return token, background
 
 
+def report_duplicates(bench: Bench) -> int:
+    """Prints each step's problems and the duplicate dispatch check; 1 when a PandaID was dispatched twice."""
+    for s in bench.steps:
+        if s.problems:
+            print(f"problem in {s.name} C={s.concurrency}: {s.problems}")
+    dups = [s for s in bench.steps if s.duplicates]
+    if dups:
+        print(f"duplicate dispatch check: FAILED {[(s.name, s.concurrency, s.duplicates) for s in dups]}")
+    else:
+        print("duplicate dispatch check: passed (no PandaID went activated->sent twice, none was received twice)")
+    return 1 if dups else 0
+
+
 def report(args, info: dict, bench: Bench, in_process: InProcess, floor: str, started: str) -> int:
     print()
     print("\n".join(figures_table(bench.steps, args.heartbeats)))
@@ -881,18 +918,11 @@ def report(args, info: dict, bench: Bench, in_process: InProcess, floor: str, st
     if client_steps:
         worst = max(client_steps, key=lambda s: s.cpu["loadgen"])
         print(f"\nload generator CPU: at most {worst.cpu['loadgen']:.2f} cores ({worst.name}, C={worst.concurrency})")
-    for s in bench.steps:
-        if s.problems:
-            print(f"problem in {s.name} C={s.concurrency}: {s.problems}")
-    dups = [s for s in bench.steps if s.duplicates]
-    if dups:
-        print(f"duplicate dispatch check: FAILED {[(s.name, s.concurrency, s.duplicates) for s in dups]}")
-    else:
-        print("duplicate dispatch check: passed (no PandaID went activated->sent twice, none was received twice)")
+    dups = report_duplicates(bench)
     if not args.quick and not args.no_doc:
         doc_write(doc_block(args, info, bench.steps, in_process, floor, bench.profile, started))
         print(f"figures written to {DOC.relative_to(BASE)}")
-    return 1 if dups else 0
+    return dups
 
 
 def main(argv: list[str]) -> int:
@@ -909,6 +939,9 @@ def main(argv: list[str]) -> int:
         server = Server(url=args.database_url, workers=args.workers, worker_class=args.worker_class, kind=args.server)
         print(f"{server.kind} pid {server.pid} on 127.0.0.1:{server.port}, {server_label(args)}")
         bench = Bench(args, token, background, server)
+        if args.compare_servers:
+            compare_servers(bench, args, args.database_url, args.compare_servers)
+            return report_duplicates(bench)
         if args.sweep_workers:
             sweep(bench, args, args.database_url, [int(n) for n in args.sweep_workers.split(",")])
             return 0
