@@ -103,6 +103,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/performance.md")
     parser.add_argument("--keep-database", action="store_true", help="leave panda_bench in place at the end")
     args = parser.parse_args(argv)
+    if (args.server == "granian" or args.compare_servers) and not (VENV_BIN / "granian").exists():
+        parser.error("granian is not installed (not in requirements.txt): .venv/bin/pip install granian==2.8.7")
     args.size = QUICK if args.quick else FULL
     args.duration = args.duration or args.size.duration
     args.warmup = args.warmup if args.warmup is not None else args.size.warmup
