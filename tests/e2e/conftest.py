@@ -1,7 +1,9 @@
 import pytest
 from django.conf import settings
 
-from tests.e2e.pilot_support import install_trf, make_site
+from apps.sites.services.demo_grid import demo_grid_load
+from tests.e2e.pilot_support import PilotSite, install_trf, make_site
+from tests.pilot.support import FAST_CONFIG
 
 
 @pytest.fixture
@@ -33,3 +35,25 @@ def devidp(live_server, settings, tmp_path):
     yield LiveProvider(issuer=issuer)
     forget_signing_key()
     forget_keys()
+
+
+@pytest.fixture
+def demo_site(live_server, settings, tmp_path, devidp):
+    """The quick start's grid; the pilot sends Harvester's robot token of the development provider."""
+    settings.VAR_DIR = tmp_path / "var"
+    grid = demo_grid_load()
+    config = tmp_path / "pilot.cfg"
+    config.write_text(FAST_CONFIG)
+    workdir = tmp_path / "wd"
+    workdir.mkdir()
+    return PilotSite(
+        queue="DEMO_QUEUE",
+        site="DEMO_SITE",
+        endpoint="DEMO_SITE_DATADISK",
+        se_root=grid.storage_dir,
+        token_file=devidp.robot_token_file("panda-harvester", tmp_path / "harvester.token"),
+        config=config,
+        workdir=workdir,
+        server_url=live_server.url,
+        origin="atlas.production",
+    )

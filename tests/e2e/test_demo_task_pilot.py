@@ -17,34 +17,9 @@ from apps.jedi.services.postprocessor import postprocessor_run
 from apps.jedi.services.refiner import refiner_run
 from apps.jobs.models import FileType, Job, JobFile
 from apps.jobs.services.adder import adder_run
-from apps.sites.services.demo_grid import demo_grid_load
 from pilot.info.storage import deterministic_path
-from tests.e2e.pilot_support import PilotSite
-from tests.pilot.support import FAST_CONFIG
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def demo_site(live_server, settings, tmp_path, devidp):
-    """The quick start's grid; the pilot sends Harvester's robot token of the development provider."""
-    settings.VAR_DIR = tmp_path / "var"
-    grid = demo_grid_load()
-    config = tmp_path / "pilot.cfg"
-    config.write_text(FAST_CONFIG)
-    workdir = tmp_path / "wd"
-    workdir.mkdir()
-    return PilotSite(
-        queue="DEMO_QUEUE",
-        site="DEMO_SITE",
-        endpoint="DEMO_SITE_DATADISK",
-        se_root=grid.storage_dir,
-        token_file=devidp.robot_token_file("panda-harvester", tmp_path / "harvester.token"),
-        config=config,
-        workdir=workdir,
-        server_url=live_server.url,
-        origin="atlas.production",
-    )
 
 
 def test_a_demo_task_is_carried_to_done_by_the_agents_and_real_pilots(demo_site):
