@@ -103,7 +103,8 @@ trap 'stop_all; exit 143' TERM
 trap stop_all EXIT
 
 # No control socket: its default path is shared by every gunicorn of the user (~/.gunicorn).
-.venv/bin/gunicorn pandaweb.wsgi --bind "$host:$port" --workers 2 --access-logfile - --no-control-socket &
+.venv/bin/gunicorn pandaweb.wsgi --worker-class pandaweb.http_worker.ApiWorker --bind "$host:$port" --workers 2 \
+    --access-logfile - --no-control-socket &
 pids+=($!)
 .venv/bin/celery -A pandaweb worker -B --concurrency 1 --loglevel INFO --hostname "panda-demo@%h" &
 pids+=($!)

@@ -36,6 +36,8 @@ import time
 import zlib
 from urllib.parse import unquote_plus
 
+UPDATE_PATH = b"/server/panda/updateJob"
+
 
 def gzip_body(data: bytes) -> bytes:
     """A gzip member of ``data``, as ``gzip.compress(data, 1)`` makes but ~10 times cheaper.
@@ -46,6 +48,20 @@ def gzip_body(data: bytes) -> bytes:
     """
     compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + 11, 2)
     return compressor.compress(data) + compressor.flush()
+
+
+def post_request(path: bytes, headers: bytes, body: bytes) -> bytes:
+    """The bytes of one call: request line, ``headers`` (CRLF-terminated lines), Content-Length, body.
+
+    bench/dispatch/heartbeat_requests.py pre-builds wrk's requests with it, so both drivers send the same bytes.
+    """
+    return b"POST " + path + b" HTTP/1.1\r\n" + headers + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def heartbeat_share(running: tuple[int, int], concurrency: int, client: int) -> range:
+    """The running jobs client ``client`` of ``concurrency`` heartbeats in heartbeat mode, in its order."""
+    lo, hi = running
+    return range(lo + client, hi + 1, concurrency)
 
 
 class _Connection(asyncio.Protocol):
@@ -122,9 +138,7 @@ class Http:
         connection = self.connection
         connection.waiter = loop.create_future()
         try:
-            connection.transport.write(
-                b"POST " + path + b" HTTP/1.1\r\n" + self.prefix + b"Content-Length: %d\r\n\r\n" % len(body) + body
-            )
+            connection.transport.write(post_request(path, self.prefix, body))
             if self.half_close:
                 # gunicorn's sync worker answers, sends FIN and then waits for ours (close_graceful):
                 # sending it with the request keeps a CPU-starved client from holding the worker.
@@ -242,7 +256,7 @@ class Pilots:
 
     async def update(self, http: Http, client: int, pandaid: int, state: str, nth: int, extra=None) -> bool:
         body = self.update_body(client, pandaid, state, nth, extra)
-        payload = await self.call(http, f"updateJob {state}", b"/server/panda/updateJob", body)
+        payload = await self.call(http, f"updateJob {state}", UPDATE_PATH, body)
         return payload is not None
 
     async def run_getjob(self, client: int) -> None:
@@ -254,8 +268,7 @@ class Pilots:
 
     async def run_heartbeat(self, client: int) -> None:
         http = self.http()
-        lo, hi = self.args.running
-        mine = range(lo + client, hi + 1, self.args.concurrency)
+        mine = heartbeat_share(self.args.running, self.args.concurrency, client)
         sent = dict.fromkeys(mine, 0)
         while not self.stop.is_set():
             for pandaid in mine:

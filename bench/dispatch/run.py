@@ -19,7 +19,9 @@ What one run does (docs/performance.md explains the choices):
      read parameters and files, one transaction) from C connections;
    * ``getJob``: C simulated pilots (pilots.py) loop legacy getJob on the hot queue;
    * ``ceiling heartbeat``: pgbench runs heartbeat.sql (the conditional update of a running job);
-   * ``heartbeat``: C pilots loop ``updateJob state=running`` over the running jobs;
+   * ``heartbeat``: C clients loop ``updateJob state=running`` over the running jobs: wrk replaying
+     pilots.py's requests pre-built by heartbeat_requests.py (``--heartbeat-driver wrk``, the default
+     when wrk is installed), pilots.py itself (``python``) or both back to back (``both``);
    * ``pilot cycle``: C pilots each loop getJob, starting, running, 2 heartbeats, finished + output report.
    Every step warms up, then counts what the DATABASE shows between two snapshots (status-log rows
    activated->sent and the update transitions; the sum of the cpuConsumptionTime counters the updates
@@ -31,7 +33,8 @@ What one run does (docs/performance.md explains the choices):
 
 Options: --server gunicorn|granian  --concurrency 1,8,32  --duration S  --warmup S  --workers N
 --sweep-workers 2,3,4,6  --compare-servers ROUNDS (alternate gunicorn and granian on the same data)
---profile (py-spy on one gunicorn worker during getJob at C=8)  --no-doc  --keep-database.
+--profile (py-spy on one gunicorn worker during getJob at C=8)  --no-doc  --keep-database
+--heartbeat-driver wrk|python|both  --wrk-max-rate PER_S (heartbeats/s wrk's pre-built requests last for).
 """
 
 import argparse
@@ -56,6 +59,7 @@ from urllib.parse import urlparse
 HERE = Path(__file__).resolve().parent
 BASE = HERE.parent.parent
 VENV_BIN = BASE / ".venv" / "bin"
+API_WORKER = "pandaweb.http_worker.ApiWorker"
 ARTIFACTS = BASE / "var" / "bench"
 DOC = BASE / "docs" / "performance.md"
 DOC_START, DOC_END = "<!-- bench:figures:start -->", "<!-- bench:figures:end -->"
@@ -65,7 +69,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 sys.path[:0] = [str(BASE), str(HERE)]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pandaweb.settings")
 
-from issuer import BenchIssuer  # noqa: E402  (bench/dispatch, on the path just above)
+import heartbeat_requests  # noqa: E402  (bench/dispatch, on the path just above)
+from issuer import BenchIssuer  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -92,23 +97,44 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, help="seconds of load before the window opens")
     parser.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn", help="the HTTP front")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
-    parser.add_argument("--worker-class", default="sync")
+    parser.add_argument("--worker-class", default=API_WORKER, help="gunicorn worker class (sync: gunicorn's own)")
     parser.add_argument("--heartbeats", type=int, default=2, help="running heartbeats per job in the pilot cycle")
     parser.add_argument(
         "--compare-servers", type=int, default=0, metavar="ROUNDS",
-        help="alternate gunicorn and granian for ROUNDS rounds (ceilings, getJob, heartbeat per C), then exit",
+        help="alternate the --compare fronts for ROUNDS rounds (ceilings, getJob, heartbeat per C), then exit",
+    )  # fmt: skip
+    parser.add_argument(
+        "--compare", default="gunicorn,granian", metavar="FRONTS",
+        help="fronts --compare-servers alternates: sync (gunicorn's sync worker), api (pandaweb.http_worker."
+        "ApiWorker), gunicorn (--worker-class), granian",
     )  # fmt: skip
     parser.add_argument("--sweep-workers", default="", help="e.g. 2,3,4,6: getJob at C=8 per worker count, then exit")
     parser.add_argument("--profile", action="store_true", help="py-spy one gunicorn worker during getJob at C=8")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/performance.md")
+    parser.add_argument(
+        "--heartbeat-driver", choices=("wrk", "python", "both"),
+        help="load generator of the heartbeat step: wrk replaying pilots.py's requests (default when wrk is "
+        "installed), pilots.py itself (python), or both back to back",
+    )  # fmt: skip
+    parser.add_argument(
+        "--wrk-max-rate", type=float, default=heartbeat_requests.MAX_RATE, metavar="PER_S",
+        help="heartbeats/s the requests pre-built for wrk must last for (warm-up + duration + 5 s)",
+    )  # fmt: skip
     parser.add_argument("--keep-database", action="store_true", help="leave panda_bench in place at the end")
     args = parser.parse_args(argv)
-    if (args.server == "granian" or args.compare_servers) and not (VENV_BIN / "granian").exists():
+    compared = args.compare.split(",") if args.compare_servers else []
+    if set(compared) - set(FRONTS):
+        parser.error(f"--compare: fronts are {', '.join(FRONTS)}")
+    if (args.server == "granian" or "granian" in compared) and not (VENV_BIN / "granian").exists():
         parser.error("granian is not installed (not in requirements.txt): .venv/bin/pip install granian==2.8.7")
     args.size = QUICK if args.quick else FULL
     args.duration = args.duration or args.size.duration
     args.warmup = args.warmup if args.warmup is not None else args.size.warmup
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    if args.heartbeat_driver is None:
+        args.heartbeat_driver = "wrk" if heartbeat_requests.wrk_path() else "python"
+    elif args.heartbeat_driver != "python" and not heartbeat_requests.wrk_path():
+        parser.error("--heartbeat-driver wrk needs wrk (apt-get install wrk)")
     return args
 
 
@@ -321,12 +347,13 @@ def server_command(kind: str, port: int, workers: int, worker_class: str, log: P
                 "--log-level", "warning", "pandaweb.wsgi:application"]  # fmt: skip
     return [str(VENV_BIN / "gunicorn"), "pandaweb.wsgi:application", "--bind", f"127.0.0.1:{port}",
             "--workers", str(workers), "--worker-class", worker_class, "--backlog", "2048", "--timeout", "120",
-            "--log-level", "warning", "--error-logfile", str(log)]  # fmt: skip
+            "--no-control-socket", "--log-level", "warning", "--error-logfile", str(log)]  # fmt: skip
 
 
 class Server:
     def __init__(self, *, url: str, workers: int, worker_class: str, kind: str = "gunicorn"):
         self.kind = kind
+        self.worker_class = worker_class
         self.port = free_port()
         self.log = ARTIFACTS / f"{kind}.log"
         env = {**os.environ, "DATABASE_URL": url, "DEBUG": "false", "LOG_LEVEL": "WARNING"}
@@ -378,6 +405,7 @@ class Step:
     problems: list[str] = field(default_factory=list)
     duplicates: list = field(default_factory=list)
     ran_dry: bool = False
+    driver: str = ""  # heartbeat steps: "wrk" or "python" (pilots.py)
 
     @property
     def rate(self) -> float:
@@ -479,7 +507,7 @@ class Bench:
             command += ["--running", f"{running[0]}-{running[1]}"]
         if self.server.kind == "granian":
             command.append("--connection-close")
-        elif self.args.worker_class == "sync":
+        elif self.server.worker_class in ("sync", API_WORKER):
             command.append("--half-close")
         return command
 
@@ -530,10 +558,51 @@ class Bench:
                      stdin=subprocess.DEVNULL)  # fmt: skip
         return step
 
-    def step_heartbeat(self, concurrency: int) -> Step:
+    def steps_heartbeat(self, concurrency: int) -> list[Step]:
+        """The heartbeat step with --heartbeat-driver's load generator; "both": wrk's, then pilots.py's."""
+        if self.args.heartbeat_driver == "wrk":
+            return [self.step_heartbeat_wrk(concurrency)]
+        if self.args.heartbeat_driver == "python":
+            return [self.step_heartbeat(concurrency)]
+        return [self.step_heartbeat_wrk(concurrency), self.step_heartbeat(concurrency, "heartbeat (asyncio pilots)")]
+
+    def step_heartbeat_wrk(self, concurrency: int, name: str = "heartbeat") -> Step:
+        """wrk (one thread, C connections) replays pilots.py's heartbeat requests, pre-built, each once."""
         import dataset
 
-        step = Step("heartbeat", concurrency)
+        step = Step(name, concurrency, driver="wrk")
+        running = self.background.running
+        seconds = self.args.warmup + self.args.duration + 2
+        pilots = heartbeat_requests.heartbeat_pilots(
+            host="127.0.0.1", port=self.server.port, token=self.token, site=dataset.HEARTBEAT_QUEUE,
+            running=running, concurrency=concurrency, close=self.server.kind == "granian",
+        )  # fmt: skip
+        rounds = heartbeat_requests.rounds_needed(self.args.wrk_max_rate, seconds + 3, running[1] - running[0] + 1)
+        path = ARTIFACTS / f"heartbeat-requests-c{concurrency}.bin"
+        heartbeat_requests.requests_write(path, pilots, rounds)
+        dataset.heartbeat_counters_reset(running=running)
+        opens = heartbeat_requests.tcp_active_opens()
+        command = heartbeat_requests.wrk_command(self.server.port, concurrency, seconds, path)
+        try:
+            out = self.measure(step, running, command, stdin=subprocess.DEVNULL)
+        finally:
+            path.unlink(missing_ok=True)  # ~160 MB with the full data
+        opens = heartbeat_requests.tcp_active_opens() - opens
+        stored = effects(running).cpu_counter  # wrk has exited: every update it sent is in
+        summary = heartbeat_requests.summary_parse(out)
+        step.client = summary or {"output": out[-500:]}
+        if summary and summary["sent"]:
+            # gunicorn closes after each answer and wrk reconnects: ~1 when every call had its own connection
+            # (machine-wide count, so other clients of the machine add to it)
+            step.client["tcp_connections_per_request"] = opens / summary["sent"]
+        step.problems += heartbeat_requests.summary_problems(summary, stored=stored)
+        step.ran_dry = any(p.startswith("driver ran dry") for p in step.problems)
+        return step
+
+    def step_heartbeat(self, concurrency: int, name: str = "heartbeat") -> Step:
+        import dataset
+
+        step = Step(name, concurrency, driver="python")
         dataset.heartbeat_counters_reset(running=self.background.running)
         ids = ARTIFACTS / f"ids-heartbeat-c{concurrency}.txt"
         command = self.pilots("heartbeat", concurrency, dataset.HEARTBEAT_QUEUE, ids, running=self.background.running)
@@ -548,11 +617,11 @@ class Bench:
 
     def run(self, concurrency: int) -> list[Step]:
         steps = []
-        for method in (self.step_ceiling_getjob, self.step_getjob, self.step_ceiling_heartbeat, self.step_heartbeat,
+        for method in (self.step_ceiling_getjob, self.step_getjob, self.step_ceiling_heartbeat, self.steps_heartbeat,
                        self.step_cycle):  # fmt: skip
-            step = method(concurrency)
-            report_step(step)
-            steps.append(step)
+            for step in method(concurrency) if method == self.steps_heartbeat else [method(concurrency)]:
+                report_step(step)
+                steps.append(step)
         self.steps += steps
         return steps
 
@@ -713,6 +782,11 @@ def report_step(step: Step) -> None:
     extra = ""
     if step.name == "pilot cycle":
         extra = f", updates {step.update_rate:8.1f}/s"
+    if step.driver == "wrk":
+        per_call = step.client.get("tcp_connections_per_request")
+        extra = f" [driver wrk{f', {per_call:.2f} TCP connections per call' if per_call is not None else ''}]"
+    elif step.driver:
+        extra = " [driver: asyncio pilots]"
     print(
         f"  C={step.concurrency:<3} {step.name:18s} {step.rate:8.1f}/s{extra}  "
         f"[cores: server {cpu.get('server', 0):.2f}, postgres {cpu.get('postgres', 0):.2f}, "
@@ -730,7 +804,7 @@ def by(steps: list[Step], name: str, concurrency: int) -> Step | None:
 def figures_table(steps: list[Step], heartbeats: int) -> list[str]:
     updates_per_job = 3 + heartbeats
     lines = [
-        "| C | getJob ceiling (SQL) /s | getJob /s | ratio | heartbeat ceiling (SQL) /s | heartbeat /s | ratio "
+        "| C | getJob ceiling (SQL) /s | getJob /s | ratio | heartbeat ceiling (SQL) /s | heartbeat /s² | ratio "
         "| pilot cycle: jobs /s | updates /s | ratio to mixed ceiling¹ | duplicates |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
@@ -751,7 +825,44 @@ def figures_table(steps: list[Step], heartbeats: int) -> list[str]:
         f"¹ The mixed ceiling is the SQL time of one job's work: 1 / (1/getJob ceiling + {updates_per_job}/heartbeat "
         "ceiling) jobs/s; the final update does more than a heartbeat, so this ratio is slightly flattering."
     )
+    lines.append("")
+    lines.append(heartbeat_driver_note(steps))
     return lines
+
+
+def heartbeat_driver_note(steps: list[Step]) -> str:
+    """Footnote ² of the figures table: which load generator drove the heartbeat figure, and the other's."""
+
+    def per_call(s: Step) -> str:
+        return f"{1000 * s.cpu.get('loadgen', 0) / s.rate:.3f}" if s.rate else "?"
+
+    main = [s for s in steps if s.name == "heartbeat"]
+    if not main:
+        return ""
+    if main[0].driver == "wrk":
+        note = (
+            "² Heartbeat load from wrk (one thread, C connections, `--timeout 30s`) replaying requests pre-built by "
+            "pilots.py's own code (bench/dispatch/heartbeat_requests.py, wrk_heartbeat.lua): byte for byte "
+            "pilots.py's heartbeats, each sent once, one TCP connection per call as pilot 3.11's urllib, but no "
+            "early FIN; wrk used "
+            + ", ".join(f"{per_call(s)} ms (C={s.concurrency})" for s in main)
+            + " of CPU per heartbeat."
+        )
+    else:
+        note = (
+            "² Heartbeat load from the asyncio pilots (pilots.py; FIN sent with each request): "
+            + ", ".join(f"{per_call(s)} ms (C={s.concurrency})" for s in main)
+            + " of CPU per heartbeat."
+        )
+    python = [s for s in steps if s.name == "heartbeat (asyncio pilots)"]
+    if python:
+        rates = []
+        for s in python:
+            ceiling = by(steps, "ceiling heartbeat", s.concurrency)
+            ratio = f", {100 * s.rate / ceiling.rate:.1f}%" if ceiling and ceiling.rate else ""
+            rates.append(f"C={s.concurrency} {s.rate:,.1f}/s{ratio} ({per_call(s)} ms CPU per heartbeat)")
+        note += " The same step driven by the asyncio pilots (pilots.py), run right after: " + "; ".join(rates) + "."
+    return note
 
 
 def cpu_table(steps: list[Step]) -> list[str]:
@@ -854,21 +965,28 @@ def sweep(bench: Bench, args, url: str, counts: list[int]) -> None:
         report_step(step)
 
 
+FRONTS = {"sync": ("gunicorn", "sync"), "api": ("gunicorn", API_WORKER), "gunicorn": ("gunicorn", None),
+          "granian": ("granian", None)}  # fmt: skip
+
+
 def compare_servers(bench: Bench, args, url: str, rounds: int) -> None:
-    """Back-to-back rounds, gunicorn then granian, on the same data: each C's ceilings and HTTP steps."""
-    print(f"server comparison: {rounds} rounds, C={','.join(map(str, args.concurrency))}")
+    """Back-to-back rounds of the --compare fronts on the same data: each C's ceilings and HTTP steps."""
+    print(f"server comparison: {rounds} rounds of {args.compare}, C={','.join(map(str, args.concurrency))}")
     for round_ in range(1, rounds + 1):
-        for kind in ("gunicorn", "granian"):
+        for front in args.compare.split(","):
+            kind, worker_class = FRONTS[front]
             bench.server.stop()
-            bench.server = Server(url=url, workers=args.workers, worker_class=args.worker_class, kind=kind)
+            bench.server = Server(url=url, workers=args.workers, worker_class=worker_class or args.worker_class,
+                                  kind=kind)  # fmt: skip
+            kind = front
             print(f"round {round_} {kind} (load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])})")
             for concurrency in args.concurrency:
                 for method in (bench.step_ceiling_getjob, bench.step_getjob, bench.step_ceiling_heartbeat,
-                               bench.step_heartbeat):  # fmt: skip
-                    step = method(concurrency)
-                    print(f"  {kind:8} ", end="")
-                    report_step(step)
-                    bench.steps.append(step)
+                               bench.steps_heartbeat):  # fmt: skip
+                    for step in method(concurrency) if method == bench.steps_heartbeat else [method(concurrency)]:
+                        print(f"  {kind:8} ", end="")
+                        report_step(step)
+                        bench.steps.append(step)
 
 
 def load(args: argparse.Namespace, issuer) -> tuple[str, object]:
@@ -916,7 +1034,8 @@ def report(args, info: dict, bench: Bench, in_process: InProcess, floor: str, st
     print(floor)
     if bench.profile:
         print("\n".join(bench.profile))
-    client_steps = [s for s in bench.steps if s.name in ("getJob", "heartbeat", "pilot cycle")]
+    client_steps = [s for s in bench.steps if s.name in ("getJob", "heartbeat", "heartbeat (asyncio pilots)",
+                                                          "pilot cycle")]  # fmt: skip
     if client_steps:
         worst = max(client_steps, key=lambda s: s.cpu["loadgen"])
         print(f"\nload generator CPU: at most {worst.cpu['loadgen']:.2f} cores ({worst.name}, C={worst.concurrency})")
