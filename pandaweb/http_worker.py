@@ -5,8 +5,8 @@ connection besides the application is paid on every heartbeat. gunicorn's own sy
 ~140 µs of Python per connection on a 2-core EPYC (its request parser, the environ, per-request
 configuration lookups and IP parsing, headers and body as two writes); this worker keeps everything
 that makes gunicorn the production server - the arbiter, configuration, signals, graceful reloads,
-worker timeouts, ``max_requests``, hooks and logs, ``close_graceful`` - and replaces only the handling of
-one connection:
+worker timeouts, ``max_requests``, hooks and logs - and replaces the handling of one connection and
+the wait for the next:
 
 * the request is parsed by llhttp (``httptools``, Node.js's parser) with gunicorn's limits
   (``limit_request_line``, ``limit_request_fields``, ``limit_request_field_size``), header
@@ -17,7 +17,9 @@ one connection:
   also for chunked requests;
 * the answer's head and a body of up to 64 kB leave in one ``sendall``; longer or streamed bodies
   follow in blocks, files through ``socket.sendfile``; the connection always closes
-  (``Connection: close``, as gunicorn's sync worker does).
+  (``Connection: close``, as gunicorn's sync worker does), at once after a request read to its end,
+  with gunicorn's ``close_graceful`` (lingering) only when the client may still be sending;
+* idle workers wait with ``EPOLLEXCLUSIVE``, so a new connection wakes one of them, not all.
 
 Use: ``gunicorn --worker-class pandaweb.http_worker.ApiWorker pandaweb.wsgi``.
 """
@@ -59,14 +61,13 @@ class HttpError(Exception):
 class _Message:
     """httptools' callbacks for one request; everything after the first message is ignored."""
 
-    __slots__ = ("url", "headers", "body", "body_size", "head_size", "headers_done", "complete", "limits", "spool")
+    __slots__ = ("url", "headers", "body", "body_size", "headers_done", "complete", "limits", "spool")
 
     def __init__(self, limits: tuple[int, int, int, int]):
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.body_size = 0
-        self.head_size = 0
         self.headers_done = False
         self.complete = False
         self.limits = limits
@@ -121,12 +122,11 @@ class _Message:
 class _Answer:
     """The answer's status and headers as the application set them; ``sent`` counts body bytes (for logs)."""
 
-    __slots__ = ("status", "headers", "head", "length", "sent", "headers_sent")
+    __slots__ = ("status", "headers", "length", "sent", "headers_sent")
 
     def __init__(self):
         self.status = None
         self.headers: list[tuple[str, str]] = []
-        self.head = b""
         self.length = None
         self.sent = 0
         self.headers_sent = False
